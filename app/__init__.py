@@ -1,0 +1,1 @@
+"""Wiring and foundations of family-hotline: settings, database, security, privacy, audit, server."""

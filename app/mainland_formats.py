@@ -1,0 +1,66 @@
+"""Validation of mainland China formats: mobile numbers and resident ID numbers (GB 11643-1999)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from app.i18n import N_
+
+__all__ = ["InvalidFormat", "ResidentId", "normalize_mainland_mobile", "parse_resident_id"]
+
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+class InvalidFormat(ValueError):
+    """The value is not in the expected format; the message says why, for a person to read."""
+
+
+def normalize_mainland_mobile(raw: str) -> str:
+    """Return E.164 (`+8613812345678`) or raise InvalidFormat.
+
+    Accepts spaces, dashes and a +86 / 0086 / 86 prefix, the ways people write numbers on forms.
+    """
+    cleaned = re.sub(r"[\s\-()]", "", raw or "")
+    for prefix in ("+86", "0086"):
+        if cleaned.startswith(prefix):
+            cleaned = cleaned[len(prefix) :]
+            break
+    else:
+        if len(cleaned) == 13 and cleaned.startswith("86"):
+            cleaned = cleaned[2:]
+    if not cleaned:
+        raise InvalidFormat(N_("Enter a mobile phone number."))
+    if not cleaned.isdigit():
+        raise InvalidFormat(N_("A phone number may contain only digits, spaces, dashes and a +86 prefix."))
+    if not _MOBILE.match(cleaned):
+        raise InvalidFormat(N_("Enter a mainland mobile number: 11 digits starting with 13 to 19."))
+    return "+86" + cleaned
+
+
+@dataclass(frozen=True)
+class ResidentId:
+    number: str
+    birth_date: date
+    sex: str  # "male" | "female", from the parity of the sequence code
+
+
+def id_check_character(first17: str) -> str:
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
+def parse_resident_id(raw: str) -> ResidentId:
+    number = (raw or "").strip().upper()
+    if len(number) != 18 or not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+        raise InvalidFormat(N_("An ID number has 18 characters: 17 digits and a final digit or X."))
+    if id_check_character(number[:17]) != number[17]:
+        raise InvalidFormat(N_("This ID number is mistyped: its check character does not match."))
+    try:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError as exc:
+        raise InvalidFormat(N_("This ID number holds an impossible birth date.")) from exc
+    return ResidentId(number=number, birth_date=born, sex="male" if int(number[16]) % 2 else "female")

@@ -1,0 +1,22 @@
+"""Imports every table so SQLModel's metadata is complete (Alembic and test set-up use it)."""
+
+from app.accounts import LoginSession, StaffUser
+from app.audit import AuditEvent
+from booking.models import Appointment, AvailabilityRule, Expert, Site
+from hotline.models import Call, CaseNumberCounter, ReferralCase
+from notifications.models import OutboxMessage, SmsOptOut
+
+__all__ = [
+    "Appointment",
+    "AuditEvent",
+    "AvailabilityRule",
+    "Call",
+    "CaseNumberCounter",
+    "Expert",
+    "LoginSession",
+    "OutboxMessage",
+    "ReferralCase",
+    "Site",
+    "SmsOptOut",
+    "StaffUser",
+]

@@ -1,0 +1,161 @@
+"""Site-wide pages: home, login and logout, language switch, health and readiness probes."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+from litestar import Request, get, post
+from litestar.datastructures import Cookie, State
+from litestar.params import FromQuery
+from litestar.response import Redirect, Response, Template
+from sqlalchemy import text
+
+from app.accounts import Role, StaffUser, authenticate, end_login_session, start_login_session
+from app.audit import record_audit
+from app.db import DbSession
+from app.i18n import LOCALES, N_, gettext
+from app.security import SESSION_COOKIE, login_cookie, logout_cookie
+from app.settings import Settings, SettingsDep
+
+__all__ = ["ROUTES", "client_ip", "home_for"]
+
+LOCALE_COOKIE = "fh_lang"
+
+# Where each role lands after logging in.
+HOME_BY_ROLE = {
+    Role.OPERATOR.value: "/hotline/cases",
+    Role.SUPERVISOR.value: "/hotline/cases",
+    Role.COORDINATOR.value: "/roster/experts",
+    Role.EXPERT.value: "/roster/experts",
+    Role.ADMIN.value: "/roster/experts",
+}
+
+
+def home_for(user: StaffUser) -> str:
+    return HOME_BY_ROLE.get(user.role, "/")
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site paths: a crafted ?next=https://evil.example must not redirect off the site."""
+    if not target:
+        return None
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@get("/", name="home", sync_to_thread=False)
+def home(request: Request[Any, Any, Any]) -> Template:
+    return Template(template_name="home.html", context={})
+
+
+@get("/login", name="login:form", sync_to_thread=False)
+def login_form(request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Template:
+    return Template(template_name="login.html", context={"next": _safe_next(next) or "", "error": None})
+
+
+@post("/login", name="login:submit")
+async def login_submit(
+    request: Request[Any, Any, Any], db: DbSession, settings: SettingsDep
+) -> Response[Any]:
+    form = await request.form()
+    username = str(form.get("username", ""))
+    user = await authenticate(db, username, str(form.get("password", "")))
+    if user is None:
+        record_audit(
+            db,
+            actor_id=None,
+            actor_label=username[:60] or "?",
+            action="login.failed",
+            object_type="staff_user",
+            object_id="-",
+            client_ip=client_ip(request),
+        )
+        await db.commit()
+        return Template(
+            template_name="login.html",
+            context={
+                "next": _safe_next(str(form.get("next", ""))) or "",
+                "error": gettext(N_("Wrong username or password.")),
+            },
+            status_code=400,
+        )  # type: ignore[return-value]
+    token = await start_login_session(db, user)
+    record_audit(
+        db,
+        actor_id=user.id,
+        actor_label=user.username,
+        action="login",
+        object_type="staff_user",
+        object_id=user.id or 0,
+        client_ip=client_ip(request),
+    )
+    await db.commit()
+    target = _safe_next(str(form.get("next", ""))) or home_for(user)
+    return Redirect(target, status_code=303, cookies=[login_cookie(token, settings)])  # type: ignore[return-value]
+
+
+@post("/logout", name="logout")
+async def logout(request: Request[Any, Any, Any], db: DbSession, settings: SettingsDep) -> Redirect:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await end_login_session(db, token)
+        await db.commit()
+    return Redirect("/", status_code=303, cookies=[logout_cookie(settings)])
+
+
+@post("/language", name="language")
+async def choose_language(request: Request[Any, Any, Any]) -> Redirect:
+    form = await request.form()
+    locale = str(form.get("locale", ""))
+    back = _safe_next(str(form.get("next", ""))) or "/"
+    if locale not in LOCALES:
+        return Redirect(back, status_code=303)
+    return Redirect(
+        back,
+        status_code=303,
+        cookies=[Cookie(key=LOCALE_COOKIE, value=locale, max_age=365 * 86400, samesite="lax", path="/")],
+    )
+
+
+@get("/health", name="health", sync_to_thread=False, include_in_schema=True)
+def health() -> dict[str, str]:
+    """The process is up (liveness)."""
+    return {"status": "ok"}
+
+
+@get("/ready", name="ready")
+async def ready(state: State) -> Response[dict[str, Any]]:
+    """The database (and Redis, when configured) answer: safe to send traffic here."""
+    checks: dict[str, str] = {}
+    try:
+        async with state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    settings: Settings = state.settings
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+        try:
+            await client.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+        finally:
+            await client.aclose()
+    ok = all(v == "ok" for v in checks.values())
+    return Response(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )
+
+
+ROUTES = [home, login_form, login_submit, logout, choose_language, health, ready]

@@ -1,0 +1,200 @@
+"""create_app(settings): plugins, routers, templates, error pages. No business rules here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app import pages
+from app.db import AsyncSession, create_engine, create_sessionmaker
+from app.errors import UserFacingError
+from app.i18n import gettext, negotiate_locale, use_locale
+from app.privacy import FieldCipher
+from app.security import LoginSessionMiddleware, csrf_config
+from app.settings import PROJECT_ROOT, Settings
+from app.templating import create_template_config
+from booking.routes import ROUTES as BOOKING_ROUTES
+from hotline.routes import ROUTES as HOTLINE_ROUTES
+from notifications.outbox import attach_dispatcher
+from notifications.routes import ROUTES as NOTIFICATION_ROUTES
+from notifications.runtime import NotificationRuntime, build_runtime
+from notifications.sms import SmsSender
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+LOCALE_COOKIE = "fh_lang"
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    if request.url.path.startswith(("/api/", "/webhooks/")):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _error_response(
+    request: Request[Any, Any, Any], status: int, message: str, **extra: Any
+) -> Response[Any]:
+    if _wants_json(request):
+        return Response({"detail": message, **extra}, status_code=status)
+    return Template(  # type: ignore[return-value]
+        template_name="error.html",
+        context={"status": status, "message": message, **extra},
+        status_code=status,
+    )
+
+
+def _user_facing(request: Request[Any, Any, Any], exc: UserFacingError) -> Response[Any]:
+    message = gettext(exc.message).format(**exc.format_args) if exc.format_args else gettext(exc.message)
+    extra = dict(exc.extra)
+    if "errors" in extra:
+        extra["errors"] = {field: gettext(msg) for field, msg in extra["errors"].items()}
+    return _error_response(request, exc.status_code, message, **extra)
+
+
+def _not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
+    if _wants_json(request):
+        return Response({"detail": gettext("Please log in.")}, status_code=401)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    from urllib.parse import quote
+
+    return Redirect(f"/login?next={quote(target)}", status_code=303)  # type: ignore[return-value]
+
+
+def _forbidden(request: Request[Any, Any, Any], exc: PermissionDeniedException) -> Response[Any]:
+    return _error_response(request, 403, gettext("Your role does not allow this page."))
+
+
+def _not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
+    return _error_response(request, 404, gettext("This page does not exist or is no longer available."))
+
+
+def _invalid(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    return _error_response(
+        request,
+        400,
+        gettext("The request was not understood: some fields are missing or malformed."),
+        errors=exc.extra if isinstance(exc.extra, list | dict) else None,
+    )
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if exc.status_code == 403 and "csrf" in str(exc.detail).lower():
+        return _error_response(
+            request, 403, gettext("This form has expired. Go back, reload the page and try again.")
+        )
+    if exc.status_code >= 500:
+        log.error("server error on %s: %s", request.url.path, exc.detail)
+        return _error_response(request, exc.status_code, gettext("Something went wrong on our side."))
+    return _error_response(request, exc.status_code, gettext(str(exc.detail)))
+
+
+def _crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return _error_response(request, 500, gettext("Something went wrong on our side. Nothing was saved."))
+
+
+async def _choose_locale(request: Request[Any, Any, Any]) -> None:
+    settings: Settings = request.app.state.settings
+    use_locale(
+        negotiate_locale(
+            request.cookies.get(LOCALE_COOKIE),
+            request.headers.get("accept-language"),
+            settings.default_locale,
+        )
+    )
+
+
+async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
+    """The one request-scoped session. Outbox rows added in it are dispatched after it commits."""
+    async with state.sessionmaker() as session:
+        attach_dispatcher(session, state.notifications.dispatcher)
+        try:
+            yield session
+        finally:
+            if session.in_transaction():
+                await session.rollback()
+
+
+def provide_settings(state: State) -> Settings:
+    return state.settings  # type: ignore[no-any-return]
+
+
+def provide_cipher(state: State) -> FieldCipher:
+    return state.cipher  # type: ignore[no-any-return]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: AsyncEngine | None = None,
+    sms_sender: SmsSender | None = None,
+) -> Litestar:
+    """Build the app. Tests pass their own engine and SMS sender; everything else comes from settings."""
+    engine = engine or create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    cipher = FieldCipher(settings.data_key)
+    notifications: NotificationRuntime = build_runtime(settings, sessionmaker, cipher, sender=sms_sender)
+
+    async def on_startup(app: Litestar) -> None:
+        await notifications.start()
+
+    async def on_shutdown(app: Litestar) -> None:
+        await notifications.stop()
+        await engine.dispose()
+
+    static = create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], name="static")
+
+    return Litestar(
+        route_handlers=[*pages.ROUTES, *HOTLINE_ROUTES, *BOOKING_ROUTES, *NOTIFICATION_ROUTES, static],
+        state=State(
+            {
+                "settings": settings,
+                "engine": engine,
+                "sessionmaker": sessionmaker,
+                "cipher": cipher,
+                "notifications": notifications,
+            }
+        ),
+        dependencies={
+            "db": Provide(provide_db),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "cipher": Provide(provide_cipher, sync_to_thread=False),
+        },
+        middleware=[DefineMiddleware(LoginSessionMiddleware, exclude=["^/static", "^/health$"])],
+        csrf_config=csrf_config(settings),
+        template_config=create_template_config(settings.site_timezone),
+        before_request=_choose_locale,
+        exception_handlers={
+            UserFacingError: _user_facing,
+            NotAuthorizedException: _not_authorized,
+            PermissionDeniedException: _forbidden,
+            NotFoundException: _not_found,
+            ValidationException: _invalid,
+            HTTPException: _http_error,
+            Exception: _crash,
+        },
+        openapi_config=OpenAPIConfig(title="family-hotline", version="0.1.0", path="/schema"),
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        debug=settings.debug,
+    )

@@ -1,0 +1,1 @@
+"""Expert roster, computed availability, appointments and calendar feeds."""

@@ -1,0 +1,107 @@
+"""Tables of booking: sites, experts, weekly availability rules and appointments."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from sqlalchemy import Column, Index, String, Time, text
+from sqlmodel import Field, SQLModel
+
+from app.db import UTCDateTime, utcnow
+
+__all__ = ["ACTIVE_STATUSES", "Appointment", "AvailabilityRule", "Expert", "Site"]
+
+# An appointment in one of these states occupies its slot; the partial unique index below enforces it.
+ACTIVE_STATUSES = ("held", "confirmed")
+
+
+class Site(SQLModel, table=True):
+    __tablename__ = "site"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    address: str = Field(default="", max_length=300)
+
+
+class Expert(SQLModel, table=True):
+    __tablename__ = "expert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=60)
+    title: str = Field(default="", max_length=120)
+    bio: str = Field(default="", max_length=2000)
+    specialties: str = Field(default="")  # comma-separated category codes from hotline.taxonomy
+    modes: str = Field(default="in_person,phone,video")  # comma-separated
+    site_id: int | None = Field(default=None, foreign_key="site.id")
+    slot_minutes: int = 50
+    buffer_minutes: int = 10
+    feed_token: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    user_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def specialty_codes(self) -> list[str]:
+        return [c for c in self.specialties.split(",") if c]
+
+    @property
+    def mode_codes(self) -> list[str]:
+        return [c for c in self.modes.split(",") if c]
+
+
+class AvailabilityRule(SQLModel, table=True):
+    """A weekly window in the site's local wall-clock time (weekday 0 = Monday)."""
+
+    __tablename__ = "availability_rule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    expert_id: int = Field(foreign_key="expert.id", index=True)
+    weekday: int = Field(ge=0, le=6)
+    start_local: time = Field(sa_column=Column(Time(), nullable=False))
+    end_local: time = Field(sa_column=Column(Time(), nullable=False))
+
+
+class Appointment(SQLModel, table=True):
+    """A parent's consultation. `held` while the parent confirms the SMS code, then `confirmed`.
+
+    Parent name, phone and notes are encrypted. The public links carry random tokens; only their
+    SHA-256 hashes are stored.
+    """
+
+    __tablename__ = "appointment"
+    __table_args__ = (
+        Index(
+            "uq_appointment_active_slot",
+            "expert_id",
+            "starts_at",
+            unique=True,
+            sqlite_where=text("status IN ('held', 'confirmed')"),
+            postgresql_where=text("status IN ('held', 'confirmed')"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    expert_id: int = Field(foreign_key="expert.id", index=True)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    mode: str = Field(max_length=20)  # in_person | phone | video
+    status: str = Field(default="held", max_length=20, index=True)  # held|confirmed|cancelled|expired
+    hold_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    parent_name_ciphertext: str
+    parent_phone_ciphertext: str
+    parent_phone_index: str = Field(max_length=64, index=True)
+    topic: str = Field(default="parenting", max_length=40)
+    locale: str = Field(default="zh_Hans", max_length=10)  # language of the parent's SMS
+    notes_ciphertext: str | None = None
+    verify_token_hash: str | None = Field(default=None, sa_column=Column(String(64), unique=True))
+    otp_hash: str | None = Field(default=None, max_length=128)
+    otp_attempts: int = 0
+    manage_token_hash: str | None = Field(default=None, sa_column=Column(String(64), unique=True))
+    ical_uid: str = Field(sa_column=Column(String(80), unique=True, nullable=False))
+    sequence: int = 0  # iCalendar SEQUENCE: bumped on every change a calendar must notice
+    case_id: int | None = Field(default=None, foreign_key="referral_case.id")
+    booked_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,1 @@
+"""Calls from 12355 and family-education lines become referral cases."""

@@ -1,0 +1,57 @@
+"""Tables of the hotline: referral cases, the calls (contacts) gathered in them, and case numbering."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, String
+from sqlmodel import Field, SQLModel
+
+from app.db import UTCDateTime, utcnow
+
+__all__ = ["Call", "CaseNumberCounter", "ReferralCase"]
+
+
+class CaseNumberCounter(SQLModel, table=True):
+    """Per line and year, so numbers read 12355-2026-000001 and restart each January."""
+
+    __tablename__ = "case_number_counter"
+
+    prefix: str = Field(primary_key=True, max_length=10)
+    year: int = Field(primary_key=True)
+    last_value: int = 0
+
+
+class ReferralCase(SQLModel, table=True):
+    __tablename__ = "referral_case"
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
+    line: str = Field(max_length=20, index=True)
+    status: str = Field(default="accepted", max_length=20, index=True)
+    category: str = Field(max_length=40, index=True)
+    urgency: str = Field(max_length=20, index=True)
+    child_age_band: str = Field(default="unknown", max_length=10)
+    created_by_id: int = Field(foreign_key="staff_user.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Call(SQLModel, table=True):
+    """One contact. Summary and phone are personal data: stored encrypted, phone also as a blind index
+    so repeat callers are recognised without decrypting every row."""
+
+    __tablename__ = "hotline_call"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="referral_case.id", index=True)
+    line: str = Field(max_length=20)
+    channel: str = Field(default="phone", max_length=20)  # phone (logged by operator) | voice (Twilio)
+    caller_type: str = Field(max_length=20)
+    category: str = Field(max_length=40)
+    urgency: str = Field(max_length=20)
+    summary_ciphertext: str
+    caller_phone_ciphertext: str | None = None
+    caller_phone_index: str | None = Field(default=None, max_length=64, index=True)
+    operator_id: int = Field(foreign_key="staff_user.id")
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

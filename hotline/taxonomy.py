@@ -1,0 +1,76 @@
+"""The fixed vocabularies of the hotline: lines, caller types, categories, urgency, age bands.
+
+Codes are stored; labels are English gettext ids translated on display (zh_Hans first).
+"""
+
+from __future__ import annotations
+
+from app.i18n import N_
+
+__all__ = ["AGE_BANDS", "CALLER_TYPES", "CATEGORIES", "LINES", "URGENCIES", "label"]
+
+LINES: dict[str, str] = {
+    "12355": N_("12355 youth service hotline"),
+    "family_edu": N_("Family-education hotline"),
+}
+# Case numbers start with this, e.g. 12355-2026-000123, FE-2026-000042.
+LINE_CASE_PREFIX: dict[str, str] = {"12355": "12355", "family_edu": "FE"}
+
+CALLER_TYPES: dict[str, str] = {
+    "child": N_("Child or young person"),
+    "parent": N_("Parent"),
+    "guardian": N_("Other guardian or relative"),
+    "teacher": N_("Teacher or school"),
+    "professional": N_("Social worker or other professional"),
+    "other": N_("Other"),
+}
+
+CATEGORIES: dict[str, str] = {
+    "parenting": N_("Parenting and family education"),
+    "parent_child": N_("Parent-child relationship"),
+    "family_conflict": N_("Family conflict"),
+    "study_pressure": N_("Study pressure"),
+    "dropping_out": N_("Dropping out of school"),
+    "mental_health": N_("Emotional or mental-health distress"),
+    "self_harm": N_("Suicide or self-harm"),
+    "bullying": N_("Bullying"),
+    "violence": N_("Violence or abuse"),
+    "sexual_abuse": N_("Sexual abuse"),
+    "guardianship": N_("Guardianship failure or neglect"),
+    "online_addiction": N_("Online addiction"),
+    "delinquency": N_("Delinquency or crime"),
+    "drowning_safety": N_("Drowning or safety risk"),
+    "left_behind": N_("Left-behind or hardship child"),
+    "rights": N_("Rights and legal questions"),
+    "other": N_("Other"),
+}
+
+URGENCIES: dict[str, str] = {
+    "routine": N_("Routine"),
+    "priority": N_("Priority"),
+    "urgent": N_("Urgent"),
+    "crisis": N_("Crisis (danger now)"),
+}
+
+AGE_BANDS: dict[str, str] = {
+    "0-5": N_("0–5 years"),
+    "6-11": N_("6–11 years"),
+    "12-14": N_("12–14 years"),
+    "15-17": N_("15–17 years"),
+    "18+": N_("18 or older"),
+    "unknown": N_("Not known"),
+}
+
+CASE_STATUSES: dict[str, str] = {
+    "accepted": N_("Accepted"),
+    "referred": N_("Referred"),
+    "in_progress": N_("In progress"),
+    "closed": N_("Closed"),
+}
+
+
+def label(vocabulary: dict[str, str], code: str | None) -> str:
+    """The untranslated label of a code; unknown codes are shown as they are rather than hidden."""
+    if code is None:
+        return ""
+    return vocabulary.get(code, code)

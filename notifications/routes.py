@@ -1,0 +1,3 @@
+"""PLACEHOLDER: routes of this area are being written."""
+
+ROUTES: list[object] = []

@@ -1,0 +1,99 @@
+"""The foundations as a user meets them: health, readiness, login, roles, CSRF, language, audit."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlmodel import select
+
+from app.accounts import Role
+from app.audit import AuditEvent, record_audit
+from app.db import create_sessionmaker
+from tests.conftest import TEST_PASSWORD, log_in, make_user, post_form
+
+
+async def test_health_and_ready_report_ok(client):
+    assert (await client.get("/health")).json() == {"status": "ok"}
+    ready = await client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok"
+
+
+async def test_ready_fails_when_redis_is_configured_but_unreachable(settings, engine):
+    from litestar.testing import AsyncTestClient
+
+    from app.server import create_app
+
+    broken = settings.with_overrides(redis_url="redis://127.0.0.1:1/0")
+    app = create_app(broken)
+    async with AsyncTestClient(app=app) as client:
+        response = await client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"]["redis"].startswith("error")
+
+
+async def test_openapi_schema_is_served(client):
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    assert response.json()["info"]["title"] == "family-hotline"
+
+
+async def test_login_with_wrong_password_is_refused_and_audited(client, engine):
+    user = await make_user(engine, Role.OPERATOR)
+    response = await post_form(client, "/login", {"username": user.username, "password": "wrong password!"})
+    assert response.status_code == 400
+    assert "fh_session" not in client.cookies
+    async with create_sessionmaker(engine)() as session:
+        actions = (await session.exec(select(AuditEvent.action))).all()
+    assert "login.failed" in actions
+
+
+async def test_login_then_logout_ends_the_session(client, engine):
+    await log_in(client, engine, Role.OPERATOR)
+    await post_form(client, "/logout", {})
+    assert "fh_session" not in client.cookies
+
+
+async def test_form_post_without_csrf_token_is_refused(client, engine):
+    user = await make_user(engine, Role.OPERATOR)
+    await client.get("/login")
+    response = await client.post("/login", data={"username": user.username, "password": TEST_PASSWORD})
+    assert response.status_code == 403
+    assert "fh_session" not in client.cookies
+
+
+async def test_open_redirect_after_login_is_ignored(client, engine):
+    user = await make_user(engine, Role.COORDINATOR)
+    response = await post_form(
+        client,
+        "/login",
+        {"username": user.username, "password": TEST_PASSWORD, "next": "https://evil.example/"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/roster/experts"
+
+
+async def test_pages_default_to_simplified_chinese_and_switch_to_english(client):
+    page = await client.get("/", headers={"accept-language": ""})
+    assert "预约咨询" in page.text
+    await post_form(client, "/language", {"locale": "en", "next": "/"})
+    page = await client.get("/")
+    assert "Book a consultation" in page.text
+
+
+async def test_audit_log_refuses_updates_and_deletes(engine):
+    maker = create_sessionmaker(engine)
+    async with maker() as session:
+        record_audit(session, actor_id=None, actor_label="t", action="x", object_type="y", object_id=1)
+        await session.commit()
+    for statement in ("UPDATE audit_event SET action = 'forged'", "DELETE FROM audit_event"):
+        async with maker() as session:
+            try:
+                await session.execute(text(statement))
+                await session.commit()
+            except Exception as exc:  # the database itself refuses
+                assert "append-only" in str(exc)
+            else:
+                raise AssertionError(f"{statement} was allowed on the audit log")
+    async with maker() as session:
+        assert (await session.exec(select(AuditEvent.action))).all() == ["x"]
