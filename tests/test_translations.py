@@ -13,9 +13,13 @@ METHOD_MAP = [
     ("booking/**.py", "python"),
     ("notifications/**.py", "python"),
     ("templates/**.html", "jinja2.ext:babel_extract"),
+    ("templates/sms/**.txt", "jinja2.ext:babel_extract"),
 ]
 KEYWORDS = {"_": None, "gettext": None, "N_": None, "ngettext": (1, 2)}
-OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "false"}}
+OPTIONS = {
+    "templates/**.html": {"extensions": "jinja2.ext.i18n"},
+    "templates/sms/**.txt": {"extensions": "jinja2.ext.i18n"},
+}
 
 
 def _message_ids() -> dict[str, str]:
