@@ -1,0 +1,82 @@
+"""`family-hotline demo`: staff accounts, sites, experts and weekly availability for a first look."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import time
+
+from sqlmodel import select
+
+from app.accounts import Role, StaffUser, create_staff_user
+from app.db import create_engine, create_sessionmaker
+from app.migrate import upgrade_database
+from app.settings import Settings
+from booking.models import AvailabilityRule, Expert, Site
+
+__all__ = ["DEMO_PASSWORD", "DEMO_USERS", "seed_demo"]
+
+DEMO_PASSWORD = "demo-password-2026"  # noqa: S105  (printed to the person running the demo)
+DEMO_USERS = [
+    ("operator", "接线员 小李", Role.OPERATOR),
+    ("supervisor", "值班长 王老师", Role.SUPERVISOR),
+    ("coordinator", "妇联协调员 陈老师", Role.COORDINATOR),
+    ("admin", "系统管理员", Role.ADMIN),
+]
+DEMO_EXPERTS = [
+    ("张慧", "国家二级心理咨询师", "parenting,parent_child,study_pressure", "in_person,phone,video", 0),
+    ("李明", "家庭教育指导师", "parenting,family_conflict,online_addiction", "in_person,video", 0),
+    ("赵静", "青少年心理危机干预专家", "mental_health,bullying,self_harm", "phone,video", 1),
+]
+DEMO_SITES = [
+    ("市家庭教育指导服务中心", "人民路 100 号 3 楼"),
+    ("区妇女儿童活动中心", "和平街 28 号"),
+]
+# Mornings and afternoons, Monday to Saturday, local time.
+DEMO_WINDOWS = [(time(9, 0), time(12, 0)), (time(14, 0), time(17, 30))]
+
+
+async def seed_demo(settings: Settings, *, print_summary: bool = False) -> bool:
+    """Create the demo data once; returns False (and changes nothing) when staff already exist."""
+    await upgrade_database(settings.database_url)
+    engine = create_engine(settings.database_url)
+    created = False
+    async with create_sessionmaker(engine)() as session:
+        if (await session.exec(select(StaffUser).limit(1))).first() is None:
+            for username, name, role in DEMO_USERS:
+                await create_staff_user(session, username=username, display_name=name, role=role,
+                                        password=DEMO_PASSWORD)
+            sites = [Site(name=name, address=address) for name, address in DEMO_SITES]
+            session.add_all(sites)
+            await session.flush()
+            for name, title, specialties, modes, site_no in DEMO_EXPERTS:
+                expert = Expert(name=name, title=title, specialties=specialties, modes=modes,
+                                site_id=sites[site_no].id, feed_token=secrets.token_urlsafe(24))
+                session.add(expert)
+                await session.flush()
+                for weekday in range(6):
+                    for start, end in DEMO_WINDOWS:
+                        session.add(AvailabilityRule(expert_id=expert.id or 0, weekday=weekday,
+                                                     start_local=start, end_local=end))
+            await session.commit()
+            created = True
+        experts = (await session.exec(select(Expert).order_by(Expert.id))).all()  # type: ignore[arg-type]
+    await engine.dispose()
+    if print_summary:
+        _print_summary(settings, experts, created)
+    return created
+
+
+def _print_summary(settings: Settings, experts: list[Expert], created: bool) -> None:
+    base = settings.public_base_url
+    print("\n" + ("Demo data created." if created else "Demo data already present; nothing changed."))
+    print(f"\n  Site:            {base}/")
+    print(f"  Parent booking:  {base}/book")
+    print(f"  Staff login:     {base}/login   (password for every demo account: {DEMO_PASSWORD})")
+    for username, name, role in DEMO_USERS:
+        print(f"    {username:<12} {role.value:<12} {name}")
+    print("\n  Expert calendar feeds (secret links):")
+    for expert in experts:
+        print(f"    {expert.name}: {base}/calendar/experts/{expert.feed_token}.ics")
+    if settings.sms_backend == "console":
+        print(f"\n  SMS are printed to this console and listed at {base}/dev/sms (staff login).")
+    print()
