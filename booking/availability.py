@@ -1,0 +1,117 @@
+"""Free slots of an expert, computed (never stored) from weekly rules, busy periods and booking policy.
+
+Pure: no database, no clock. Callers pass `now`, the rules and the appointments that occupy time, so the
+same inputs always give the same slots — which is what lets `hold_slot` insist that a requested start is
+one of them, and what lets hypothesis test it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+__all__ = ["BusyPeriod", "SlotPolicy", "WeeklyWindow", "free_slots", "window_bounds_utc"]
+
+
+@dataclass(frozen=True)
+class WeeklyWindow:
+    """A weekly opening in local wall-clock time; weekday 0 is Monday."""
+
+    weekday: int
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class BusyPeriod:
+    """Time already taken (a held or confirmed appointment), in UTC."""
+
+    starts_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
+class SlotPolicy:
+    slot_minutes: int
+    buffer_minutes: int
+    min_notice: timedelta
+    horizon: timedelta
+    timezone: str
+
+    @property
+    def slot(self) -> timedelta:
+        return timedelta(minutes=self.slot_minutes)
+
+    @property
+    def buffer(self) -> timedelta:
+        return timedelta(minutes=self.buffer_minutes)
+
+
+def window_bounds_utc(window: WeeklyWindow, on: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The window on one local date, as UTC instants.
+
+    Each date is converted on its own because the UTC offset can differ between dates (daylight saving
+    in zones other than Asia/Shanghai); a local time in a DST gap resolves the way zoneinfo does (fold=0).
+    """
+    start = datetime.combine(on, window.start, tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(on, window.end, tzinfo=zone).astimezone(UTC)
+    return start, end
+
+
+def _clashes(start: datetime, end: datetime, busy: list[BusyPeriod], buffer: timedelta) -> bool:
+    # The buffer keeps a gap on both sides of every booked period: the expert needs it between parents.
+    return any(start < b.ends_at + buffer and b.starts_at < end + buffer for b in busy)
+
+
+def free_slots(
+    windows: Iterable[WeeklyWindow],
+    busy: Iterable[BusyPeriod],
+    policy: SlotPolicy,
+    *,
+    now: datetime,
+) -> list[datetime]:
+    """Slot start times (UTC, sorted, non-overlapping) that can still be booked.
+
+    A slot lies wholly inside one window on the grid start, start + (slot + buffer), ...; it starts no
+    earlier than now + minimum notice and no later than now + horizon; and it keeps the buffer from every
+    busy period.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if policy.slot_minutes <= 0 or policy.buffer_minutes < 0:
+        raise ValueError("slot length must be positive and the buffer not negative")
+    zone = ZoneInfo(policy.timezone)
+    earliest = now + policy.min_notice
+    latest = now + policy.horizon
+    step = policy.slot + policy.buffer
+    busy_list = sorted(busy, key=lambda b: b.starts_at)
+    window_list = list(windows)
+
+    candidates: set[datetime] = set()
+    # One day either side: a window late on a local date can fall on the neighbouring UTC date.
+    first_day = earliest.astimezone(zone).date() - timedelta(days=1)
+    last_day = latest.astimezone(zone).date() + timedelta(days=1)
+    day = first_day
+    while day <= last_day:
+        for window in window_list:
+            if window.weekday != day.weekday():
+                continue
+            open_at, close_at = window_bounds_utc(window, day, zone)
+            start = open_at
+            while start + policy.slot <= close_at:
+                if earliest <= start <= latest and not _clashes(
+                    start, start + policy.slot, busy_list, policy.buffer
+                ):
+                    candidates.add(start)
+                start += step
+        day += timedelta(days=1)
+
+    # Overlapping rules on one day can offer overlapping starts; keep the earliest of each run so the
+    # result never offers two slots one person could not both attend.
+    slots: list[datetime] = []
+    for start in sorted(candidates):
+        if not slots or start >= slots[-1] + step:
+            slots.append(start)
+    return slots
