@@ -34,6 +34,8 @@ def normalize_mainland_mobile(raw: str) -> str:
             cleaned = cleaned[2:]
     if not cleaned:
         raise InvalidFormat(N_("Enter a mobile phone number."))
+    if cleaned.startswith("+"):  # another country code: not a mainland number
+        raise InvalidFormat(N_("Enter a mainland mobile number: 11 digits starting with 13 to 19."))
     if not cleaned.isdigit():
         raise InvalidFormat(N_("A phone number may contain only digits, spaces, dashes and a +86 prefix."))
     if not _MOBILE.match(cleaned):

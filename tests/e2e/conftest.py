@@ -1,0 +1,117 @@
+"""Browser tests: the real service in a subprocess (uvicorn, as `family-hotline serve` runs it) on the test
+database with the demo roster, driven by Debian's Chromium through Playwright's Python client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, BrowserContext, async_playwright
+
+from app.demo import seed_demo
+from app.settings import Settings
+
+# What a parent's phone looks like to the site: a mid-size Android phone, touch, Chinese locale.
+PHONE = {
+    "viewport": {"width": 393, "height": 851},
+    "device_scale_factor": 2.75,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+    "user_agent": (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0.0.0 Mobile Safari/537.36"
+    ),
+}
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("FH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("Chromium is not installed: ./scripts/test installs Debian's chromium package")
+    return path
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    settings: Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def live_server(settings: Settings, tmp_path: Path) -> AsyncIterator[LiveServer]:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    served = settings.with_overrides(public_base_url=base)
+    await seed_demo(served)
+    env = {
+        **os.environ,
+        "FH_DATABASE_URL": served.database_url,
+        "FH_SECRET_KEY": served.secret_key,
+        "FH_DATA_KEY": served.data_key,
+        "FH_DATA_DIR": str(tmp_path),
+        "FH_PUBLIC_BASE_URL": base,
+        "FH_SMS_BACKEND": "console",
+    }
+    env.pop("FH_REDIS_URL", None)
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(150):
+                try:
+                    if (await client.get(f"{base}/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None:
+                    pytest.fail("server exited: " + (tmp_path / "server.log").read_text()[-3000:])
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("server did not start in 15 s")
+        yield LiveServer(base_url=base, settings=served)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def phone(browser: Browser) -> AsyncIterator[BrowserContext]:
+    context = await browser.new_context(**PHONE)
+    yield context
+    await context.close()

@@ -1,0 +1,90 @@
+"""The command line as an administrator uses it: upgrade the database, add a user, seed the demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlmodel import select
+
+from app.accounts import StaffUser, authenticate
+from app.db import create_sessionmaker
+from booking.models import AvailabilityRule, Expert
+
+
+def _cli(args: list[str], database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FH_DATABASE_URL": database_url, "FH_DATA_DIR": str(data_dir)}
+    env.pop("FH_REDIS_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_users_add_creates_an_account_that_can_log_in(database_url, tmp_path, engine):
+    upgraded = _cli(["db", "upgrade"], database_url, tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    added = _cli(
+        [
+            "users",
+            "add",
+            "wang.li",
+            "--name",
+            "王丽",
+            "--role",
+            "supervisor",
+            "--password",
+            "a long password",
+        ],
+        database_url,
+        tmp_path,
+    )
+    assert added.returncode == 0, added.stderr
+    async with create_sessionmaker(engine)() as session:
+        user = await authenticate(session, "wang.li", "a long password")
+        assert user is not None and user.role == "supervisor" and user.display_name == "王丽"
+        assert await authenticate(session, "wang.li", "not the password") is None
+
+
+def test_users_add_refuses_an_unknown_role(database_url, tmp_path):
+    result = _cli(
+        ["users", "add", "x", "--role", "superuser", "--password", "a long password"], database_url, tmp_path
+    )
+    assert result.returncode != 0
+    assert "invalid choice" in result.stderr
+
+
+async def test_demo_seeds_once_and_prints_logins_and_feed_links(database_url, tmp_path, engine):
+    first = _cli(["demo"], database_url, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Demo data created." in first.stdout
+    assert "/book" in first.stdout and "/calendar/experts/" in first.stdout
+    second = _cli(["demo"], database_url, tmp_path)
+    assert "nothing changed" in second.stdout
+    async with create_sessionmaker(engine)() as session:
+        assert len((await session.exec(select(StaffUser))).all()) == 4
+        experts = (await session.exec(select(Expert))).all()
+        assert len(experts) == 3
+        assert all(len(e.feed_token) >= 22 for e in experts)  # ≥128 bits of randomness, URL-safe
+        assert (await session.exec(select(AvailabilityRule))).first() is not None
+
+
+def test_keys_are_generated_once_and_kept(tmp_path):
+    from app.settings import Settings
+
+    os.environ.pop("FH_DATA_KEY", None)
+    os.environ.pop("FH_SECRET_KEY", None)
+    os.environ["FH_DATA_DIR"] = str(tmp_path)
+    try:
+        first = Settings.from_env()
+        second = Settings.from_env()
+    finally:
+        del os.environ["FH_DATA_DIR"]
+    assert first.data_key == second.data_key and len(first.data_key) >= 32
+    assert oct((tmp_path / "keys.json").stat().st_mode & 0o777) == "0o600"
