@@ -2,10 +2,49 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import uuid
+from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["SentSms", "SmsRejected", "SmsSender", "SmsTemporarilyUnavailable"]
+import aiohttp
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from app.db import utcnow
+from app.privacy import mask_phone
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+__all__ = [
+    "ConsoleSender",
+    "ConsoleSms",
+    "SentSms",
+    "SmsRejected",
+    "SmsSender",
+    "SmsTemporarilyUnavailable",
+    "TwilioSender",
+    "build_sender",
+]
+
+log = logging.getLogger(__name__)
+
+# Twilio's HTTP client logs every request's URL and headers at INFO; the URL names our account and the
+# lines drown the worker log. Warnings and errors still come through.
+_twilio_http_log = logging.getLogger("notifications.twilio_http")
+_twilio_http_log.setLevel(logging.WARNING)
+
+# The Twilio client's own timeout is not applied by its async HTTP client, so every send is bounded here.
+TWILIO_SEND_TIMEOUT_SECONDS = 20.0
+
+# HTTP statuses that say "not now" rather than "never": rate limits, and credentials being rotated or
+# mistyped (the message is fine; failing it for good would lose a booking confirmation over a config slip).
+_RETRYABLE_CLIENT_STATUSES = {401, 403, 408, 429}
 
 
 @dataclass(frozen=True)
@@ -28,3 +67,115 @@ class SmsTemporarilyUnavailable(Exception):
 
 class SmsSender(Protocol):
     async def send(self, to_e164: str, body: str, *, status_callback: str | None = None) -> SentSms: ...
+
+
+class TwilioSender:
+    """Sends through Twilio's Messages API with the official client and its aiohttp-based HTTP client.
+
+    The HTTP client (and its aiohttp session) is created on first use, inside the event loop that sends:
+    aiohttp sessions belong to one loop, and the web app builds its sender before any loop runs.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        if not (settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from_number):
+            raise ValueError(
+                "FH_SMS_BACKEND=twilio needs FH_TWILIO_ACCOUNT_SID, FH_TWILIO_AUTH_TOKEN and "
+                "FH_TWILIO_FROM_NUMBER"
+            )
+        self._account_sid = settings.twilio_account_sid
+        self._auth_token = settings.twilio_auth_token
+        self._from_number = settings.twilio_from_number
+        self._api_base = settings.twilio_api_base
+        self._client: Client | None = None
+        self._http: AsyncTwilioHttpClient | None = None
+
+    def _get_client(self) -> Client:
+        if self._client is None:
+            self._http = AsyncTwilioHttpClient(logger=_twilio_http_log)
+            # environment={} so stray TWILIO_* variables (edge, region) cannot redirect our traffic.
+            self._client = Client(self._account_sid, self._auth_token, http_client=self._http, environment={})
+            if self._api_base:
+                self._client.api.base_url = self._api_base.rstrip("/")
+        return self._client
+
+    async def send(self, to_e164: str, body: str, *, status_callback: str | None = None) -> SentSms:
+        client = self._get_client()
+        try:
+            async with asyncio.timeout(TWILIO_SEND_TIMEOUT_SECONDS):
+                message = await client.messages.create_async(
+                    to=to_e164, from_=self._from_number, body=body, status_callback=status_callback
+                )
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _classify_twilio_error(exc.status, exc.code, _twilio_error_text(exc)) from exc
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            # A timeout may come after Twilio accepted the message; retrying then sends it twice. For
+            # one-time codes and appointment notices a duplicate is far better than a lost message.
+            raise SmsTemporarilyUnavailable(f"Twilio unreachable: {type(exc).__name__}") from exc
+        return SentSms(provider_sid=str(message.sid), status=str(message.status or "queued"))
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        self._client = None
+        self._http = None
+
+
+def _twilio_error_text(exc: TwilioRestException | TwilioServiceException) -> str:
+    if isinstance(exc, TwilioServiceException):
+        return exc.detail or exc.title
+    return exc.msg
+
+
+def _classify_twilio_error(status: int, code: int | None, text: str) -> Exception:
+    """4xx means this message will never go (21211 bad number, 21610 recipient replied STOP, 21614 not a
+    mobile); 5xx, rate limits and credential trouble are worth retrying."""
+    summary = (f"Twilio {status}" + (f" error {code}" if code else "") + f": {text}")[:400]
+    if status >= 500 or status in _RETRYABLE_CLIENT_STATUSES:
+        return SmsTemporarilyUnavailable(summary)
+    return SmsRejected(summary, code=code)
+
+
+@dataclass(frozen=True)
+class ConsoleSms:
+    provider_sid: str
+    to_e164: str
+    body: str
+    sent_at: datetime
+    status_callback: str | None
+
+
+class ConsoleSender:
+    """The embedded default: nothing leaves the machine. Each SMS is logged (recipient masked) and the
+    last 100 are kept in memory, so a developer running the demo can read one-time codes on /dev/sms."""
+
+    KEEP = 100
+
+    def __init__(self) -> None:
+        self._recent: deque[ConsoleSms] = deque(maxlen=self.KEEP)
+
+    async def send(self, to_e164: str, body: str, *, status_callback: str | None = None) -> SentSms:
+        sms = ConsoleSms(
+            provider_sid="CONSOLE" + uuid.uuid4().hex,
+            to_e164=to_e164,
+            body=body,
+            sent_at=utcnow(),
+            status_callback=status_callback,
+        )
+        self._recent.append(sms)
+        log.info("console SMS to %s: %s", mask_phone(to_e164), body)
+        return SentSms(provider_sid=sms.provider_sid, status="sent")
+
+    def recent(self) -> list[ConsoleSms]:
+        """Newest first."""
+        return list(reversed(self._recent))
+
+    async def aclose(self) -> None:
+        return None
+
+
+def build_sender(settings: Settings) -> SmsSender:
+    if settings.sms_backend == "twilio":
+        return TwilioSender(settings)
+    if settings.sms_backend == "console":
+        return ConsoleSender()
+    raise ValueError(f"unknown FH_SMS_BACKEND {settings.sms_backend!r}: use 'console' or 'twilio'")
