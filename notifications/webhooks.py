@@ -1,0 +1,118 @@
+"""Twilio's calls to us: delivery status callbacks and inbound SMS (STOP / START), signature-checked.
+
+Every request must carry a valid X-Twilio-Signature, computed by Twilio over the public URL it called
+and the posted fields with our auth token. Anything else gets 403 and changes nothing. The public URL is
+rebuilt from the configured base URL, not the Host header, which a proxy may rewrite.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, post
+from litestar.datastructures import FormMultiDict
+from litestar.response import Response
+from twilio.request_validator import RequestValidator
+
+from app.db import DbSession
+from app.i18n import N_, gettext
+from app.privacy import CipherDep, mask_phone
+from app.settings import Settings, SettingsDep
+from notifications.delivery import OUTBOX_ID_PARAM, STATUS_CALLBACK_PATH, apply_delivery_status
+from notifications.opt_out import record_opt_out, remove_opt_out
+from notifications.outbox import phone_index
+
+__all__ = ["INBOUND_PATH", "keyword_action", "sms_inbound", "sms_status_callback"]
+
+log = logging.getLogger(__name__)
+
+INBOUND_PATH = "/webhooks/twilio/sms-inbound"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+
+# Twilio's standard opt-out words, plus what mainland senders print on their texts: 退订, TD ("回TD退订"),
+# T ("回T退订") and R ("拒收请回复R", required on promotional texts).
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "TD", "T", "R", "退订"})
+START_WORDS = frozenset({"START", "UNSTOP"})
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+_FORBIDDEN = N_("Twilio signature missing or invalid: this request was not made by Twilio.")
+_NOT_CONFIGURED = N_("Twilio webhooks are not configured on this server.")
+
+
+def keyword_action(body: str) -> str | None:
+    """ "stop", "start" or None for an inbound text. Case, spaces and trailing punctuation are ignored,
+    so "Stop." and " 退订。" count; a sentence that merely contains the word does not."""
+    word = body.strip().strip(".!。！,，").strip().upper()
+    if word in STOP_WORDS:
+        return "stop"
+    if word in START_WORDS:
+        return "start"
+    return None
+
+
+def public_url(settings: Settings, request: Request[Any, Any, Any]) -> str:
+    query = request.url.query
+    return settings.public_base_url + request.url.path + (f"?{query}" if query else "")
+
+
+async def _verified_form(request: Request[Any, Any, Any], settings: Settings) -> FormMultiDict | str:
+    """The posted fields if Twilio signed them, else the reason (a message id) to refuse."""
+    if not settings.twilio_auth_token:
+        # With no token, an empty HMAC key would let anyone compute a "valid" signature.
+        return _NOT_CONFIGURED
+    signature = request.headers.get(SIGNATURE_HEADER)
+    form = await request.form()
+    if not signature:
+        return _FORBIDDEN
+    if not RequestValidator(settings.twilio_auth_token).validate(
+        public_url(settings, request), form, signature
+    ):
+        return _FORBIDDEN
+    return form
+
+
+def _refuse(request: Request[Any, Any, Any], reason: str) -> Response[dict[str, str]]:
+    log.warning("refused unsigned or forged Twilio webhook on %s", request.url.path)
+    return Response({"detail": gettext(reason)}, status_code=403)
+
+
+@post(STATUS_CALLBACK_PATH, name="webhooks:twilio-sms-status", status_code=200, include_in_schema=False)
+async def sms_status_callback(
+    request: Request[Any, Any, Any], db: DbSession, settings: SettingsDep
+) -> Response[Any]:
+    form = await _verified_form(request, settings)
+    if isinstance(form, str):
+        return _refuse(request, form)
+    raw_id = request.query_params.get(OUTBOX_ID_PARAM)
+    changed = await apply_delivery_status(
+        db,
+        message_sid=str(form.get("MessageSid") or form.get("SmsSid") or ""),
+        twilio_status=str(form.get("MessageStatus") or form.get("SmsStatus") or ""),
+        error_code=str(form.get("ErrorCode") or "") or None,
+        outbox_id=int(raw_id) if raw_id and raw_id.isdigit() else None,
+    )
+    await db.commit()
+    # 200 either way: a repeated or late callback is not an error, and Twilio does not retry them.
+    return Response({"updated": changed}, status_code=200)
+
+
+@post(INBOUND_PATH, name="webhooks:twilio-sms-inbound", status_code=200, include_in_schema=False)
+async def sms_inbound(
+    request: Request[Any, Any, Any], db: DbSession, settings: SettingsDep, cipher: CipherDep
+) -> Response[Any]:
+    form = await _verified_form(request, settings)
+    if isinstance(form, str):
+        return _refuse(request, form)
+    sender = str(form.get("From") or "")
+    action = keyword_action(str(form.get("Body") or ""))
+    if sender and action == "stop":
+        await record_opt_out(db, phone_index(cipher, sender), source="sms_stop")
+        log.info("SMS opt-out from %s", mask_phone(sender))
+    elif sender and action == "start":
+        await remove_opt_out(db, phone_index(cipher, sender))
+        log.info("SMS opt-in again from %s", mask_phone(sender))
+    await db.commit()
+    # Empty TwiML: no automatic reply. Carriers and Twilio send their own STOP confirmations.
+    return Response(EMPTY_TWIML, media_type="application/xml", status_code=200)
