@@ -1,0 +1,145 @@
+"""Fixtures for the SMS pipeline: our fake Twilio, Twilio-mode settings, a private Redis database, and
+small helpers to write committed outbox rows and read them back."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from arq.worker import Worker
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import create_sessionmaker
+from app.privacy import FieldCipher
+from app.settings import Settings
+from notifications.models import OutboxMessage, SmsOptOut
+from notifications.outbox import Dispatcher, attach_dispatcher, enqueue, wait_for_dispatches
+from notifications.sms import TwilioSender
+from notifications.worker import job_context, worker_settings
+from tests.conftest import USING_POSTGRES
+from tests.fakes.twilio_server import FakeTwilio
+
+PARENT_PHONE = "+8613812345678"
+OTHER_PHONE = "+8613998765432"
+TWILIO_FROM = "+15005550006"
+
+# One Redis database per test database backend, so a SQLite run and a PostgreSQL run side by side do not
+# flush each other's queues (both number their outbox rows from 1).
+REDIS_URL = os.environ.get(
+    "FH_TEST_REDIS_URL", "redis://127.0.0.1:6379/" + ("15" if USING_POSTGRES else "14")
+)
+
+
+@pytest.fixture
+async def fake_twilio() -> AsyncIterator[FakeTwilio]:
+    fake = await FakeTwilio().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def twilio_settings(settings: Settings, fake_twilio: FakeTwilio) -> Settings:
+    """Embedded (no Redis) with the real Twilio client pointed at the fake."""
+    return settings.with_overrides(
+        sms_backend="twilio",
+        twilio_account_sid=fake_twilio.account_sid,
+        twilio_auth_token=fake_twilio.auth_token,
+        twilio_from_number=TWILIO_FROM,
+        twilio_api_base=fake_twilio.base_url,
+    )
+
+
+@pytest.fixture
+async def queue_settings(twilio_settings: Settings) -> AsyncIterator[Settings]:
+    """Twilio settings plus our Redis database, emptied before and after each test."""
+    redis = Redis.from_url(REDIS_URL)
+    await redis.flushdb()
+    yield twilio_settings.with_overrides(redis_url=REDIS_URL)
+    await redis.flushdb()
+    await redis.aclose()
+
+
+@pytest.fixture
+def cipher(settings: Settings) -> FieldCipher:
+    return FieldCipher(settings.data_key)
+
+
+@pytest.fixture
+async def twilio_sender(twilio_settings: Settings) -> AsyncIterator[TwilioSender]:
+    sender = TwilioSender(twilio_settings)
+    yield sender
+    await sender.aclose()
+
+
+@pytest.fixture
+def job_ctx(
+    twilio_settings: Settings, engine: AsyncEngine, cipher: FieldCipher, twilio_sender: TwilioSender
+) -> dict[str, Any]:
+    """The context the jobs get, for calling them directly (no worker, no dispatcher)."""
+    return job_context(twilio_settings, create_sessionmaker(engine), cipher, twilio_sender, None)
+
+
+@pytest.fixture
+async def twilio_app_client(twilio_settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    from app.server import create_app
+
+    async with AsyncTestClient(app=create_app(twilio_settings), base_url="http://testserver.local") as client:
+        yield client
+
+
+async def enqueue_committed(
+    engine: AsyncEngine,
+    cipher: FieldCipher,
+    *,
+    dispatcher: Dispatcher | None = None,
+    kind: str = "booking_confirmed",
+    to: str = PARENT_PHONE,
+    body: str = "【家庭教育热线】您已预约王老师的咨询。",
+    **kwargs: Any,
+) -> int:
+    """Write one outbox row in its own transaction, as booking code does, and let the hand-over run."""
+    async with create_sessionmaker(engine)() as session:
+        attach_dispatcher(session, dispatcher)
+        message = await enqueue(session, cipher, kind=kind, to_e164=to, body=body, **kwargs)
+        await session.commit()
+    await wait_for_dispatches()
+    assert message.id is not None
+    return message.id
+
+
+async def load(engine: AsyncEngine, outbox_id: int) -> OutboxMessage:
+    async with create_sessionmaker(engine)() as session:
+        message = await session.get(OutboxMessage, outbox_id)
+        assert message is not None
+        return message
+
+
+async def opt_out_indexes(engine: AsyncEngine) -> set[str]:
+    from sqlmodel import select
+
+    async with create_sessionmaker(engine)() as session:
+        return set((await session.exec(select(SmsOptOut.phone_index))).all())
+
+
+async def run_burst_worker(settings: Settings) -> Worker:
+    """A real arq worker with our production settings, run until its queue is empty.
+
+    The periodic cron sweep is left out: in burst mode a cron tick scheduled a few seconds ahead would
+    hold the worker open until it fires. The start-up sweep (part of on_startup) still runs.
+    """
+    worker = Worker(
+        **{**worker_settings(settings), "cron_jobs": []},
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.02,
+    )
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+    return worker
