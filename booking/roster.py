@@ -1,0 +1,330 @@
+"""The expert roster kept by coordinators: experts, their sites, ways of meeting and weekly hours."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, time
+
+from litestar.exceptions import PermissionDeniedException
+from sqlmodel import col, select
+
+from app.accounts import Role, StaffUser
+from app.audit import record_audit
+from app.db import AsyncSession, utcnow
+from app.errors import FormInvalid, NotFound
+from app.i18n import N_
+from app.privacy import FieldCipher, mask_name, mask_phone
+from booking.appointments import MODES
+from booking.models import Appointment, AvailabilityRule, Expert, Site
+from hotline.taxonomy import CATEGORIES
+
+__all__ = [
+    "WEEKDAYS",
+    "ExpertDraft",
+    "ExpertSchedule",
+    "RosterAppointment",
+    "create_expert",
+    "expert_linked_to",
+    "expert_schedule",
+    "list_experts",
+    "parse_expert_form",
+    "regenerate_feed_token",
+    "sites",
+    "unlinked_expert_accounts",
+    "upcoming_appointments",
+]
+
+WEEKDAYS: dict[int, str] = {
+    0: N_("Monday"),
+    1: N_("Tuesday"),
+    2: N_("Wednesday"),
+    3: N_("Thursday"),
+    4: N_("Friday"),
+    5: N_("Saturday"),
+    6: N_("Sunday"),
+}
+
+
+@dataclass
+class ExpertDraft:
+    """A validated new expert, ready to save."""
+
+    name: str
+    title: str
+    specialties: list[str]
+    modes: list[str]
+    slot_minutes: int
+    buffer_minutes: int
+    site_id: int | None = None
+    new_site_name: str = ""
+    new_site_address: str = ""
+    user_id: int | None = None
+    rules: list[tuple[int, time, time]] = field(default_factory=list)
+
+
+def _first(form: dict[str, list[str]], key: str) -> str:
+    values = form.get(key) or [""]
+    return values[0].strip()
+
+
+def _minutes(raw: str, low: int, high: int) -> int | None:
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
+
+
+def _clock(raw: str) -> time | None:
+    try:
+        return time.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+
+
+def parse_expert_form(form: dict[str, list[str]]) -> ExpertDraft:
+    """Check everything a coordinator typed; FormInvalid names each wrong field, nothing is half-saved."""
+    errors: dict[str, str] = {}
+    name = " ".join(_first(form, "name").split())
+    if not name or len(name) > 60:
+        errors["name"] = N_("Enter the expert's name (at most 60 characters).")
+    title = _first(form, "title")
+    if len(title) > 120:
+        errors["title"] = N_("The title can have at most 120 characters.")
+    specialties = [s for s in form.get("specialties", []) if s]
+    if not specialties or any(s not in CATEGORIES for s in specialties):
+        errors["specialties"] = N_("Tick at least one specialty.")
+    modes = [m for m in form.get("modes", []) if m]
+    if not modes or any(m not in MODES for m in modes):
+        errors["modes"] = N_("Tick at least one way of meeting parents.")
+    slot = _minutes(_first(form, "slot_minutes"), 15, 240)
+    if slot is None:
+        errors["slot_minutes"] = N_("A consultation lasts between 15 and 240 minutes.")
+    buffer = _minutes(_first(form, "buffer_minutes") or "0", 0, 120)
+    if buffer is None:
+        errors["buffer_minutes"] = N_("The break between consultations is 0 to 120 minutes.")
+
+    site_choice = _first(form, "site_id")
+    new_site_name = _first(form, "new_site_name")
+    site_id: int | None = None
+    if site_choice == "new" or (not site_choice and new_site_name):
+        if not new_site_name or len(new_site_name) > 120:
+            errors["site"] = N_("Enter the name of the new site (at most 120 characters).")
+    elif site_choice:
+        site_id = int(site_choice) if site_choice.isdigit() else None
+        if site_id is None:
+            errors["site"] = N_("Choose a site from the list or enter a new one.")
+    elif "in_person" in modes:
+        errors["site"] = N_("In-person consultations need a site.")
+
+    user_choice = _first(form, "user_id")
+    user_id = int(user_choice) if user_choice.isdigit() else None
+
+    rules: list[tuple[int, time, time]] = []
+    weekdays, starts, ends = (
+        form.get("rule_weekday", []),
+        form.get("rule_start", []),
+        form.get("rule_end", []),
+    )
+    for weekday_raw, start_raw, end_raw in zip(weekdays, starts, ends, strict=False):
+        if not start_raw.strip() and not end_raw.strip():
+            continue  # an empty row of the form
+        start, end = _clock(start_raw), _clock(end_raw)
+        weekday = int(weekday_raw) if weekday_raw.isdigit() and int(weekday_raw) in WEEKDAYS else None
+        if weekday is None or start is None or end is None or start >= end:
+            errors["rules"] = N_("Each opening hour needs a weekday and a start before its end.")
+            break
+        rules.append((weekday, start, end))
+    if not rules and "rules" not in errors:
+        errors["rules"] = N_("Add at least one weekly opening hour.")
+    for i, (day_a, start_a, end_a) in enumerate(rules):
+        for day_b, start_b, end_b in rules[i + 1 :]:
+            if day_a == day_b and start_a < end_b and start_b < end_a:
+                errors["rules"] = N_("Two opening hours on the same weekday overlap.")
+
+    if errors:
+        raise FormInvalid(errors)
+    assert slot is not None and buffer is not None
+    return ExpertDraft(
+        name=name,
+        title=title,
+        specialties=specialties,
+        modes=modes,
+        slot_minutes=slot,
+        buffer_minutes=buffer,
+        site_id=site_id,
+        new_site_name=new_site_name if site_id is None else "",
+        new_site_address=_first(form, "new_site_address")[:300],
+        user_id=user_id,
+        rules=rules,
+    )
+
+
+async def create_expert(session: AsyncSession, draft: ExpertDraft) -> Expert:
+    """Save the expert, a new site if named, and the weekly rules in one transaction."""
+    if draft.site_id is not None and await session.get(Site, draft.site_id) is None:
+        raise FormInvalid({"site": N_("Choose a site from the list or enter a new one.")})
+    if draft.user_id is not None:
+        user = await session.get(StaffUser, draft.user_id)
+        if user is None or user.role != Role.EXPERT.value:
+            raise FormInvalid({"user_id": N_("Link only a staff account with the expert role.")})
+    site_id = draft.site_id
+    if site_id is None and draft.new_site_name:
+        site = Site(name=draft.new_site_name, address=draft.new_site_address)
+        session.add(site)
+        await session.flush()
+        site_id = site.id
+    expert = Expert(
+        name=draft.name,
+        title=draft.title,
+        specialties=",".join(draft.specialties),
+        modes=",".join(draft.modes),
+        site_id=site_id,
+        slot_minutes=draft.slot_minutes,
+        buffer_minutes=draft.buffer_minutes,
+        feed_token=secrets.token_urlsafe(32),
+        user_id=draft.user_id,
+    )
+    session.add(expert)
+    await session.flush()
+    for weekday, start, end in draft.rules:
+        session.add(
+            AvailabilityRule(expert_id=expert.id or 0, weekday=weekday, start_local=start, end_local=end)
+        )
+    await session.commit()
+    return expert
+
+
+async def regenerate_feed_token(session: AsyncSession, expert_id: int) -> Expert:
+    """A new secret feed URL; the old one stops working at once (e.g. after a lost phone)."""
+    expert = await session.get(Expert, expert_id)
+    if expert is None:
+        raise NotFound(N_("No such expert."))
+    expert.feed_token = secrets.token_urlsafe(32)
+    await session.commit()
+    return expert
+
+
+async def list_experts(
+    session: AsyncSession, *, active_only: bool = False
+) -> list[tuple[Expert, Site | None]]:
+    query = (
+        select(Expert, Site)
+        .join(Site, col(Expert.site_id) == Site.id, isouter=True)
+        .order_by(col(Expert.name))
+    )
+    if active_only:
+        query = query.where(col(Expert.active).is_(True))
+    return [(expert, site) for expert, site in (await session.exec(query)).all()]
+
+
+async def expert_linked_to(session: AsyncSession, user_id: int) -> Expert | None:
+    return (await session.exec(select(Expert).where(Expert.user_id == user_id))).first()
+
+
+async def sites(session: AsyncSession) -> list[Site]:
+    return list((await session.exec(select(Site).order_by(col(Site.name)))).all())
+
+
+async def unlinked_expert_accounts(session: AsyncSession) -> list[StaffUser]:
+    linked = select(Expert.user_id).where(col(Expert.user_id).is_not(None))
+    query = select(StaffUser).where(
+        StaffUser.role == Role.EXPERT.value,
+        col(StaffUser.id).not_in(linked),
+        col(StaffUser.is_active).is_(True),
+    )
+    return list((await session.exec(query)).all())
+
+
+@dataclass(frozen=True)
+class RosterAppointment:
+    """One line of an expert's schedule as staff see it: masked by default."""
+
+    id: int
+    starts_at: datetime
+    ends_at: datetime
+    mode: str
+    status: str
+    topic: str
+    parent_name: str
+    parent_phone: str
+    notes: str | None
+
+
+async def upcoming_appointments(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    expert_id: int,
+    *,
+    with_notes: bool,
+    now: datetime | None = None,
+) -> list[RosterAppointment]:
+    """Confirmed and held bookings from now on. Notes are decrypted only for the expert's own view."""
+    now = now or utcnow()
+    rows = (
+        await session.exec(
+            select(Appointment)
+            .where(
+                Appointment.expert_id == expert_id,
+                col(Appointment.status).in_(("held", "confirmed")),
+                Appointment.ends_at >= now,
+            )
+            .order_by(col(Appointment.starts_at))
+        )
+    ).all()
+    return [
+        RosterAppointment(
+            id=a.id or 0,
+            starts_at=a.starts_at,
+            ends_at=a.ends_at,
+            mode=a.mode,
+            status=a.status,
+            topic=a.topic,
+            parent_name=mask_name(
+                cipher.decrypt(a.parent_name_ciphertext, context="appointment.parent_name")
+            ),
+            parent_phone=mask_phone(
+                cipher.decrypt(a.parent_phone_ciphertext, context="appointment.parent_phone")
+            ),
+            notes=cipher.decrypt_optional(a.notes_ciphertext, context="appointment.notes")
+            if with_notes
+            else None,
+        )
+        for a in rows
+        if a.status == "confirmed" or (a.hold_expires_at is not None and a.hold_expires_at > now)
+    ]
+
+
+@dataclass(frozen=True)
+class ExpertSchedule:
+    expert: Expert
+    site: Site | None
+    appointments: list[RosterAppointment]
+    own: bool  # the viewer is this expert: read-only page, with the parents' intake notes
+
+
+async def expert_schedule(
+    session: AsyncSession, cipher: FieldCipher, viewer: StaffUser, expert_id: int, *, client_ip: str | None
+) -> ExpertSchedule:
+    """An expert's page. Experts may open only their own; every opening is written to the audit log."""
+    expert = await session.get(Expert, expert_id)
+    if expert is None:
+        raise NotFound(N_("No such expert."))
+    own = viewer.role == Role.EXPERT.value
+    if own and expert.user_id != viewer.id:
+        raise PermissionDeniedException(N_("Your role does not allow this page."))
+    site = await session.get(Site, expert.site_id) if expert.site_id else None
+    rows = await upcoming_appointments(session, cipher, expert_id, with_notes=own)
+    record_audit(
+        session,
+        actor_id=viewer.id,
+        actor_label=viewer.username,
+        action="roster.schedule.read",
+        object_type="expert",
+        object_id=expert_id,
+        detail={"appointments": len(rows), "notes": own},
+        client_ip=client_ip,
+    )
+    await session.commit()
+    return ExpertSchedule(expert=expert, site=site, appointments=rows, own=own)
