@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from app.i18n import N_
 
-__all__ = ["AGE_BANDS", "CALLER_TYPES", "CATEGORIES", "LINES", "URGENCIES", "label"]
+__all__ = [
+    "AGE_BANDS",
+    "CALLER_TYPES",
+    "CASE_STATUSES",
+    "CATEGORIES",
+    "LINES",
+    "LINE_CASE_PREFIX",
+    "URGENCIES",
+    "label",
+    "less_urgent_than",
+]
 
 LINES: dict[str, str] = {
     "12355": N_("12355 youth service hotline"),
@@ -23,6 +33,8 @@ CALLER_TYPES: dict[str, str] = {
     "teacher": N_("Teacher or school"),
     "professional": N_("Social worker or other professional"),
     "other": N_("Other"),
+    # Anonymous contacts need not say who they are (DOMAIN-SOURCES req. 2).
+    "unknown": N_("Not stated"),
 }
 
 CATEGORIES: dict[str, str] = {
@@ -43,9 +55,13 @@ CATEGORIES: dict[str, str] = {
     "left_behind": N_("Left-behind or hardship child"),
     "rights": N_("Rights and legal questions"),
     "other": N_("Other"),
+    # Only the age band is mandatory at intake; an unchosen category is recorded as such, not as "other".
+    "unclassified": N_("Not yet classified"),
 }
 
+# Ordered from least to most urgent: a later call can raise a case's urgency, never lower it.
 URGENCIES: dict[str, str] = {
+    "unassessed": N_("Not assessed"),
     "routine": N_("Routine"),
     "priority": N_("Priority"),
     "urgent": N_("Urgent"),
@@ -74,3 +90,9 @@ def label(vocabulary: dict[str, str], code: str | None) -> str:
     if code is None:
         return ""
     return vocabulary.get(code, code)
+
+
+def less_urgent_than(code: str) -> list[str]:
+    """The urgency codes below `code`; a new call lifts a case's urgency only out of these."""
+    order = list(URGENCIES)
+    return order[: order.index(code)] if code in URGENCIES else []

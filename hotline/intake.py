@@ -1,0 +1,286 @@
+"""Logging a call: validate what the operator typed, open or extend a case, encrypt, audit, one commit."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import col, select, update
+
+from app.accounts import StaffUser
+from app.audit import record_audit
+from app.db import AsyncSession, utcnow
+from app.errors import FormInvalid
+from app.i18n import N_
+from app.mainland_formats import InvalidFormat, normalize_mainland_mobile
+from app.privacy import FieldCipher
+from hotline.case_numbers import allocate_case_number
+from hotline.models import Call, ReferralCase
+from hotline.repeat_callers import RelatedCase, cases_called_about_from
+from hotline.taxonomy import (
+    AGE_BANDS,
+    CALLER_TYPES,
+    CATEGORIES,
+    LINE_CASE_PREFIX,
+    LINES,
+    URGENCIES,
+    less_urgent_than,
+)
+from notifications.outbox import phone_index
+
+__all__ = [
+    "CALLER_PHONE_CONTEXT",
+    "SUMMARY_CONTEXT",
+    "SUMMARY_MAX_LENGTH",
+    "CallIntake",
+    "LoggedCall",
+    "ValidCall",
+    "log_call",
+    "normalize_case_number",
+    "validate_call",
+]
+
+SUMMARY_MAX_LENGTH = 4000
+# Bound into each ciphertext as associated data: a summary pasted into the phone column (or into
+# another table) does not decrypt there.
+SUMMARY_CONTEXT = "hotline_call.summary"
+CALLER_PHONE_CONTEXT = "hotline_call.caller_phone"
+
+_CASE_NUMBER = re.compile(r"^(?P<prefix>[0-9A-Z]+)-\d{4}-\d{6,}$")
+
+# Fields the operator may leave empty, and what is stored then. Only the age band is mandatory
+# (DOMAIN-SOURCES req. 2), so an unanswered question is stored as "not stated", never as a guess.
+_UNANSWERED = {"caller_type": "unknown", "category": "unclassified", "urgency": "unassessed"}
+
+
+@dataclass(frozen=True)
+class CallIntake:
+    """What the operator typed, as text, from the form or the JSON API. Nothing is trusted yet."""
+
+    line: str | None = None
+    caller_type: str | None = None
+    category: str | None = None
+    urgency: str | None = None
+    child_age_band: str | None = None
+    summary: str | None = None
+    caller_phone: str | None = None
+    case_number: str | None = None
+
+
+@dataclass(frozen=True)
+class ValidCall:
+    line: str
+    caller_type: str
+    category: str
+    urgency: str
+    child_age_band: str
+    summary: str
+    caller_phone_e164: str | None
+    case_number: str | None
+
+
+@dataclass(frozen=True)
+class LoggedCall:
+    case_id: int
+    case_number: str
+    call_id: int
+    opened_new_case: bool
+    # Other cases this number called about; empty for anonymous calls.
+    earlier_cases: list[RelatedCase]
+
+
+def normalize_case_number(raw: str | None) -> str | None:
+    """`fe-2026-000042 ` → `FE-2026-000042`; None when empty; InvalidFormat when it cannot be one."""
+    text = (raw or "").strip().upper()
+    if not text:
+        return None
+    match = _CASE_NUMBER.match(text)
+    if not match or match["prefix"] not in LINE_CASE_PREFIX.values():
+        raise InvalidFormat(N_("A case number looks like 12355-2026-000123."))
+    return text
+
+
+def _choice(value: str | None, vocabulary: dict[str, str]) -> str | None:
+    code = (value or "").strip()
+    return code if code in vocabulary else None
+
+
+def validate_call(intake: CallIntake) -> ValidCall:
+    """Check every field at once, so the operator sees all problems in one round; FormInvalid if any."""
+    errors: dict[str, str] = {}
+
+    line = _choice(intake.line, LINES)
+    if line is None:
+        errors["line"] = N_("Choose the line this call came in on.")
+
+    optional_codes: dict[str, str] = {}
+    for field, vocabulary, message in (
+        ("caller_type", CALLER_TYPES, N_("Choose who is calling from the list.")),
+        ("category", CATEGORIES, N_("Choose a category from the list.")),
+        ("urgency", URGENCIES, N_("Choose an urgency from the list.")),
+    ):
+        raw = (getattr(intake, field) or "").strip()
+        if not raw:
+            optional_codes[field] = _UNANSWERED[field]
+        elif raw in vocabulary:
+            optional_codes[field] = raw
+        else:
+            errors[field] = message
+
+    age_band = _choice(intake.child_age_band, AGE_BANDS)
+    if age_band is None:
+        errors["child_age_band"] = N_("Choose the child's age band, or “Not known”.")
+
+    summary = (intake.summary or "").strip()
+    if not summary:
+        errors["summary"] = N_("Write a short summary of the call.")
+    elif len(summary) > SUMMARY_MAX_LENGTH:
+        errors["summary"] = N_("The summary is too long: at most 4000 characters.")
+
+    phone: str | None = None
+    if (intake.caller_phone or "").strip():
+        try:
+            phone = normalize_mainland_mobile(intake.caller_phone or "")
+        except InvalidFormat as exc:
+            errors["caller_phone"] = str(exc)
+
+    case_number: str | None = None
+    try:
+        case_number = normalize_case_number(intake.case_number)
+    except InvalidFormat as exc:
+        errors["case_number"] = str(exc)
+
+    if errors:
+        raise FormInvalid(errors)
+    assert line is not None and age_band is not None  # narrowed by the checks above
+    return ValidCall(
+        line=line,
+        caller_type=optional_codes["caller_type"],
+        category=optional_codes["category"],
+        urgency=optional_codes["urgency"],
+        child_age_band=age_band,
+        summary=summary,
+        caller_phone_e164=phone,
+        case_number=case_number,
+    )
+
+
+async def _existing_case(session: AsyncSession, number: str) -> ReferralCase:
+    case = (await session.exec(select(ReferralCase).where(ReferralCase.number == number))).first()
+    if case is None:
+        raise FormInvalid({"case_number": N_("No case has this number.")})
+    return case
+
+
+async def _extend_case(session: AsyncSession, case_id: int, call: ValidCall, now: datetime) -> None:
+    """Let a new call raise the case's urgency and fill an unknown age band, atomically in SQL: two
+    operators adding calls at once must not overwrite a crisis with a routine (no read-modify-write)."""
+    less_urgent = less_urgent_than(call.urgency)
+    await session.exec(
+        update(ReferralCase).where(col(ReferralCase.id) == case_id).values(updated_at=now)  # type: ignore[call-overload]
+    )
+    if less_urgent:
+        await session.exec(
+            update(ReferralCase)  # type: ignore[call-overload]
+            .where(col(ReferralCase.id) == case_id, col(ReferralCase.urgency).in_(less_urgent))
+            .values(urgency=call.urgency)
+        )
+    if call.child_age_band != "unknown":
+        await session.exec(
+            update(ReferralCase)  # type: ignore[call-overload]
+            .where(col(ReferralCase.id) == case_id, col(ReferralCase.child_age_band) == "unknown")
+            .values(child_age_band=call.child_age_band)
+        )
+
+
+async def log_call(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    intake: CallIntake,
+    actor: StaffUser,
+    timezone: str,
+    client_ip: str | None = None,
+    now: datetime | None = None,
+) -> LoggedCall:
+    """Record one call, in a new case or in the case named by `intake.case_number`.
+
+    Case, call and their audit rows commit together or not at all. Raises FormInvalid (nothing
+    saved) for bad input or an unknown case number.
+    """
+    call = validate_call(intake)
+    now = now or utcnow()
+    actor_id = actor.id or 0
+    try:
+        if call.case_number is not None:
+            # Read before any write: on SQLite the transaction (and its write lock) starts at the first
+            # write, so a look-up here never holds up other operators.
+            case = await _existing_case(session, call.case_number)
+            case_id, case_number, opened = case.id or 0, case.number, False
+            await _extend_case(session, case_id, call, now)
+        else:
+            # The counter upsert is the first write, so the number's row lock is taken at once.
+            case_number = await allocate_case_number(session, line=call.line, at=now, timezone=timezone)
+            case = ReferralCase(
+                number=case_number,
+                line=call.line,
+                category=call.category,
+                urgency=call.urgency,
+                child_age_band=call.child_age_band,
+                created_by_id=actor_id,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(case)
+            await session.flush()
+            case_id, opened = case.id or 0, True
+            record_audit(
+                session,
+                actor_id=actor.id,
+                actor_label=actor.username,
+                action="case.create",
+                object_type="referral_case",
+                object_id=case_number,
+                detail={"line": call.line, "urgency": call.urgency},
+                client_ip=client_ip,
+            )
+
+        phone = call.caller_phone_e164
+        index = phone_index(cipher, phone) if phone else None
+        row = Call(
+            case_id=case_id,
+            line=call.line,
+            caller_type=call.caller_type,
+            category=call.category,
+            urgency=call.urgency,
+            summary_ciphertext=cipher.encrypt(call.summary, context=SUMMARY_CONTEXT),
+            caller_phone_ciphertext=cipher.encrypt_optional(phone, context=CALLER_PHONE_CONTEXT),
+            caller_phone_index=index,
+            operator_id=actor_id,
+            received_at=now,
+        )
+        session.add(row)
+        await session.flush()
+        record_audit(
+            session,
+            actor_id=actor.id,
+            actor_label=actor.username,
+            action="call.create",
+            object_type="hotline_call",
+            object_id=row.id or 0,
+            detail={"case": case_number, "anonymous": phone is None},
+            client_ip=client_ip,
+        )
+        earlier = await cases_called_about_from(session, [index] if index else [], excluding_case_id=case_id)
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    return LoggedCall(
+        case_id=case_id,
+        case_number=case_number,
+        call_id=row.id or 0,
+        opened_new_case=opened,
+        earlier_cases=earlier,
+    )
