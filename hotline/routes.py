@@ -1,3 +1,200 @@
-"""PLACEHOLDER: routes of this area are being written."""
+"""Hotline pages and JSON API: log a call, list cases, read a case. Operators and supervisors only.
 
-ROUTES: list[object] = []
+Handlers parse the request, pass the logged-in staff user to one service function and shape the
+answer; the rules live in hotline.intake and hotline.case_views.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, URLEncodedBody
+from litestar.response import Redirect, Response, Template
+
+from app.accounts import Role, StaffUser
+from app.db import DbSession
+from app.errors import FormInvalid
+from app.i18n import gettext
+from app.pages import client_ip
+from app.privacy import CipherDep
+from app.security import requires_roles
+from app.settings import SettingsDep
+from hotline.case_views import CaseDetail, CaseFilters, CasePage, list_cases, read_case
+from hotline.intake import CallIntake, log_call
+from hotline.repeat_callers import RelatedCase
+from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, CASE_STATUSES, CATEGORIES, LINES, URGENCIES, label
+
+__all__ = ["ROUTES", "HotlineApi", "HotlinePages", "LoggedCallResponse"]
+
+StaffRequest = Request[StaffUser, Any, Any]
+# Coordinators, experts and admins see no case content (DOMAIN.md, "People").
+hotline_staff_only = requires_roles(Role.OPERATOR, Role.SUPERVISOR)
+PageNumber = Annotated[int, QueryParameter(ge=1, le=100_000)]
+
+_VOCABULARIES: dict[str, dict[str, str]] = {
+    "line": LINES,
+    "caller_type": CALLER_TYPES,
+    "category": CATEGORIES,
+    "urgency": URGENCIES,
+    "child_age_band": AGE_BANDS,
+    "status": CASE_STATUSES,
+}
+
+
+def label_of(kind: str, code: str | None) -> str:
+    """A code's label in the reader's language. Translated here, not with Jinja's `_()`, which would
+    mark the result safe: an unknown code read from the database must still be escaped."""
+    return gettext(label(_VOCABULARIES[kind], code))
+
+
+def choices(kind: str) -> list[tuple[str, str]]:
+    return [(code, gettext(text)) for code, text in _VOCABULARIES[kind].items()]
+
+
+def _page_helpers() -> dict[str, Any]:
+    return {"label_of": label_of, "choices": choices}
+
+
+def _call_form(intake: CallIntake, errors: dict[str, str], status_code: int = 200) -> Template:
+    return Template(
+        template_name="hotline/call_form.html",
+        context={
+            **_page_helpers(),
+            "form": intake,
+            "errors": {field: gettext(message) for field, message in errors.items()},
+        },
+        status_code=status_code,
+    )
+
+
+class HotlinePages(Controller):
+    path = "/hotline"
+    guards = (hotline_staff_only,)
+    include_in_schema = False
+
+    @get("/calls/new", name="hotline:call_form")
+    async def call_form(self, case: FromQuery[str | None] = None) -> Template:
+        # `?case=` pre-fills the case number when an operator logs a follow-up call from a case page.
+        return _call_form(CallIntake(case_number=case), {})
+
+    @post("/calls/new", name="hotline:log_call")
+    async def submit_call(
+        self,
+        request: StaffRequest,
+        db: DbSession,
+        settings: SettingsDep,
+        cipher: CipherDep,
+        data: URLEncodedBody[CallIntake],
+    ) -> Response[Any]:
+        try:
+            logged = await log_call(
+                db,
+                cipher,
+                intake=data,
+                actor=request.user,
+                timezone=settings.site_timezone,
+                client_ip=client_ip(request),
+            )
+        except FormInvalid as exc:
+            return _call_form(data, exc.errors, status_code=400)  # type: ignore[return-value]
+        target = request.app.route_reverse("hotline:case", number=logged.case_number)
+        return Redirect(f"{target}?logged={logged.call_id}", status_code=303)  # type: ignore[return-value]
+
+    @get("/cases", name="hotline:cases")
+    async def cases(
+        self,
+        db: DbSession,
+        cipher: CipherDep,
+        line: FromQuery[str | None] = None,
+        urgency: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        page: PageNumber = 1,
+    ) -> Template:
+        filters = CaseFilters.checked(line=line, urgency=urgency, status=status)
+        listing = await list_cases(db, cipher, filters=filters, page=page)
+        return Template(template_name="hotline/cases.html", context={**_page_helpers(), "listing": listing})
+
+    @get("/cases/{number:str}", name="hotline:case")
+    async def case(
+        self,
+        request: StaffRequest,
+        db: DbSession,
+        cipher: CipherDep,
+        number: FromPath[str],
+        logged: FromQuery[int | None] = None,
+    ) -> Template:
+        detail = await read_case(
+            db, cipher, number=number, actor=request.user, client_ip=client_ip(request), via="page"
+        )
+        return Template(
+            template_name="hotline/case.html",
+            context={**_page_helpers(), "case": detail, "just_logged": logged},
+        )
+
+
+@dataclass(frozen=True)
+class LoggedCallResponse:
+    case_number: str
+    call_id: int
+    opened_new_case: bool
+    # Other cases this caller's number called about: a repeat caller, shown without decrypting them.
+    earlier_cases: list[RelatedCase]
+
+
+class HotlineApi(Controller):
+    path = "/api"
+    guards = (hotline_staff_only,)
+    tags = ("hotline",)
+
+    @post("/calls", name="api:log_call", operation_id="LogCall", status_code=201)
+    async def create_call(
+        self,
+        request: StaffRequest,
+        db: DbSession,
+        settings: SettingsDep,
+        cipher: CipherDep,
+        data: JSONBody[CallIntake],
+    ) -> LoggedCallResponse:
+        """Log a call into a new case, or into the case named by `case_number`."""
+        logged = await log_call(
+            db,
+            cipher,
+            intake=data,
+            actor=request.user,
+            timezone=settings.site_timezone,
+            client_ip=client_ip(request),
+        )
+        return LoggedCallResponse(
+            case_number=logged.case_number,
+            call_id=logged.call_id,
+            opened_new_case=logged.opened_new_case,
+            earlier_cases=logged.earlier_cases,
+        )
+
+    @get("/cases", name="api:cases", operation_id="ListCases")
+    async def cases(
+        self,
+        db: DbSession,
+        cipher: CipherDep,
+        line: FromQuery[str | None] = None,
+        urgency: FromQuery[str | None] = None,
+        status: FromQuery[str | None] = None,
+        page: PageNumber = 1,
+    ) -> CasePage:
+        """Newest cases first, caller phones masked, no summaries."""
+        filters = CaseFilters.checked(line=line, urgency=urgency, status=status)
+        return await list_cases(db, cipher, filters=filters, page=page)
+
+    @get("/cases/{number:str}", name="api:case", operation_id="ReadCase")
+    async def case(
+        self, request: StaffRequest, db: DbSession, cipher: CipherDep, number: FromPath[str]
+    ) -> CaseDetail:
+        """One case with its calls' summaries; phones masked. Every read is audited."""
+        return await read_case(
+            db, cipher, number=number, actor=request.user, client_ip=client_ip(request), via="api"
+        )
+
+
+ROUTES = [HotlinePages, HotlineApi]
