@@ -1,0 +1,122 @@
+"""Contract check: TwilioSender against Prism serving Twilio's own OpenAPI description of the API.
+
+Prism validates each request against the spec (paths, required fields, formats, auth) and answers with
+the spec's example. If our client usage drifts from the real API, this fails. Prism not starting is a
+failure, not a skip: a contract test that silently does not run proves nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from app.settings import PROJECT_ROOT
+from notifications.sms import SmsRejected, TwilioSender
+from tests.notifications.conftest import PARENT_PHONE, TWILIO_FROM
+
+NODE_DIR = PROJECT_ROOT / "tests" / "node"
+PRISM = NODE_DIR / "node_modules" / ".bin" / "prism"
+SPEC = (
+    NODE_DIR
+    / "node_modules"
+    / "@twilio-alpha"
+    / "mcp"
+    / "twilio-oai"
+    / "spec"
+    / "json"
+    / "twilio_api_v2010.json"
+)
+ACCOUNT_SID = "AC" + "a1b2c3d4" * 4
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.2)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return True
+    return False
+
+
+@pytest.fixture(scope="session")
+async def prism_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    for needed in (PRISM, SPEC):
+        if not Path(needed).exists():
+            pytest.fail(f"{needed} is missing: run `npm ci` in tests/node")
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("prism") / "prism.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(PRISM), "mock", "-h", "127.0.0.1", "-p", str(port), str(SPEC)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=NODE_DIR,
+        )
+    try:
+        if not await _wait_for_port(port, process, seconds=60):
+            pytest.fail("Prism did not start:\n" + log_path.read_text(errors="replace")[-3000:])
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _sender(settings, prism_url: str, account_sid: str = ACCOUNT_SID) -> TwilioSender:
+    return TwilioSender(
+        settings.with_overrides(
+            sms_backend="twilio",
+            twilio_account_sid=account_sid,
+            twilio_auth_token="contract-test-token",
+            twilio_from_number=TWILIO_FROM,
+            twilio_api_base=prism_url,
+        )
+    )
+
+
+async def test_message_create_matches_twilios_contract(settings, prism_url):
+    sender = _sender(settings, prism_url)
+    try:
+        sent = await sender.send(
+            PARENT_PHONE,
+            "【家庭教育热线】您的预约验证码为123456，10分钟内有效。",
+            status_callback="https://hotline.example.cn/webhooks/twilio/sms-status?outbox=7",
+        )
+    finally:
+        await sender.aclose()
+
+    assert sent.provider_sid.startswith("SM")
+    assert len(sent.provider_sid) == 34
+    assert sent.status == "queued"
+
+
+async def test_malformed_account_sid_is_rejected_for_good(settings, prism_url):
+    sender = _sender(settings, prism_url, account_sid="not-an-account-sid")
+    try:
+        with pytest.raises(SmsRejected) as rejected:
+            await sender.send(PARENT_PHONE, "hello")
+    finally:
+        await sender.aclose()
+
+    assert rejected.value.code == 422
