@@ -1,0 +1,112 @@
+"""How provider answers become outcomes: sent, rejected for good, or worth another try later."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import pairwise
+
+import pytest
+from aiohttp import web
+
+from notifications.sms import (
+    ConsoleSender,
+    SmsRejected,
+    SmsTemporarilyUnavailable,
+    TwilioSender,
+    build_sender,
+)
+from notifications.worker import RETRY_CAP, retry_delay, sweep_schedule, worker_settings
+from tests.notifications.conftest import PARENT_PHONE
+
+
+async def test_twilio_sender_sends_with_the_real_client(twilio_sender, fake_twilio):
+    sent = await twilio_sender.send(PARENT_PHONE, "你好", status_callback="https://example.cn/cb?outbox=1")
+
+    [message] = fake_twilio.messages
+    assert (sent.provider_sid, sent.status) == (message.sid, "queued")
+    assert (message.to, message.body, message.status_callback) == (
+        PARENT_PHONE,
+        "你好",
+        "https://example.cn/cb?outbox=1",
+    )
+
+
+@pytest.mark.parametrize(("mode", "code"), [("opted_out", 21610), ("invalid_number", 21211)])
+async def test_refusals_about_the_recipient_are_final(twilio_sender, fake_twilio, mode, code):
+    fake_twilio.mode = mode
+    with pytest.raises(SmsRejected) as rejected:
+        await twilio_sender.send(PARENT_PHONE, "hello")
+    assert rejected.value.code == code
+
+
+async def test_twilio_outage_is_temporary(twilio_sender, fake_twilio):
+    fake_twilio.mode = "outage"
+    with pytest.raises(SmsTemporarilyUnavailable, match="500"):
+        await twilio_sender.send(PARENT_PHONE, "hello")
+
+
+async def test_twilio_unreachable_is_temporary(twilio_settings):
+    sender = TwilioSender(twilio_settings.with_overrides(twilio_api_base="http://127.0.0.1:1"))
+    try:
+        with pytest.raises(SmsTemporarilyUnavailable):
+            await sender.send(PARENT_PHONE, "hello")
+    finally:
+        await sender.aclose()
+
+
+@pytest.mark.parametrize(("status", "retry"), [(429, True), (503, True), (401, True), (400, False)])
+async def test_rate_limits_and_credential_trouble_are_retried_other_client_errors_are_not(
+    twilio_settings, status, retry
+):
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"code": 20000 + status, "message": "no", "status": status}, status=status)
+
+    app = web.Application()
+    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    sender = TwilioSender(twilio_settings.with_overrides(twilio_api_base=f"http://127.0.0.1:{port}"))
+    try:
+        with pytest.raises(SmsTemporarilyUnavailable if retry else SmsRejected):
+            await sender.send(PARENT_PHONE, "hello")
+    finally:
+        await sender.aclose()
+        await runner.cleanup()
+
+
+def test_backend_is_chosen_by_settings(settings, twilio_settings):
+    assert isinstance(build_sender(settings), ConsoleSender)
+    assert isinstance(build_sender(twilio_settings), TwilioSender)
+    with pytest.raises(ValueError, match="FH_SMS_BACKEND"):
+        build_sender(settings.with_overrides(sms_backend="carrier-pigeon"))
+
+
+def test_retries_back_off_exponentially_up_to_an_hour():
+    delays = [retry_delay(n) for n in range(1, 12)]
+    assert delays[:4] == [timedelta(seconds=s) for s in (30, 60, 120, 240)]
+    assert all(later >= earlier for earlier, later in pairwise(delays))
+    assert max(delays) == RETRY_CAP == timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("every", "fields"),
+    [
+        (30, {"second": {0, 30}}),
+        (15, {"second": {0, 15, 30, 45}}),
+        (120, {"minute": set(range(0, 60, 2)), "second": 0}),
+    ],
+)
+def test_sweep_interval_becomes_an_arq_cron_schedule(every, fields):
+    assert sweep_schedule(every) == fields
+
+
+def test_worker_keeps_no_job_results_so_rows_can_be_queued_again(twilio_settings):
+    config = worker_settings(twilio_settings.with_overrides(redis_url="redis://127.0.0.1:6379/14"))
+    [send] = config["functions"]
+    assert (send.name, send.keep_result_s, send.max_tries) == ("send_outbox_message", 0, 1)
+    assert config["keep_result"] == 0
+    [sweep] = config["cron_jobs"]
+    assert sweep.second == {0, 30}
