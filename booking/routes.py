@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Response, Template
 
 from app.accounts import Role, StaffUser
@@ -354,7 +354,7 @@ async def expert_feed(
     body = await feed_for_token(db, cipher, settings, feed.removesuffix(".ics"))
     return Response(
         body,
-        media_type="text/calendar; charset=utf-8",
+        media_type="text/calendar",  # Litestar appends "; charset=utf-8" to text/* types
         headers={"Cache-Control": "private, max-age=300", "Referrer-Policy": "no-referrer"},
     )
 
@@ -403,7 +403,7 @@ async def api_slots(db: DbSession, settings: SettingsDep, expert_id: FromPath[in
 
 @post("/api/bookings", name="api:hold", status_code=201)
 async def api_hold(
-    db: DbSession, settings: SettingsDep, cipher: CipherDep, data: BookingIn
+    db: DbSession, settings: SettingsDep, cipher: CipherDep, data: JSONBody[BookingIn]
 ) -> dict[str, Any]:
     held = await hold_slot(
         db,
@@ -427,7 +427,11 @@ async def api_hold(
 
 @post("/api/bookings/{verify_token:str}/confirm", name="api:confirm", status_code=200)
 async def api_confirm(
-    db: DbSession, settings: SettingsDep, cipher: CipherDep, verify_token: FromPath[str], data: CodeIn
+    db: DbSession,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    verify_token: FromPath[str],
+    data: JSONBody[CodeIn],
 ) -> dict[str, Any]:
     confirmed = await confirm_with_code(db, cipher, settings, verify_token=verify_token, code=data.code)
     return {
