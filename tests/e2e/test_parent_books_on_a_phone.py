@@ -1,0 +1,125 @@
+"""A parent books a consultation on a phone browser, as they would: real server, real Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+from playwright.async_api import BrowserContext, Page, expect
+from sqlmodel import select
+
+from app.db import create_engine, create_sessionmaker
+from app.privacy import FieldCipher
+from booking.models import Appointment
+from notifications.models import OutboxMessage
+from tests.e2e.conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "bench" / "out"
+
+
+async def _sent_sms(server: LiveServer, kind: str, count: int = 1) -> list[str]:
+    """The bodies of `kind` SMS once the in-process runner has sent them (status 'sent'), newest last."""
+    engine = create_engine(server.settings.database_url)
+    cipher = FieldCipher(server.settings.data_key)
+    try:
+        for _ in range(100):
+            async with create_sessionmaker(engine)() as session:
+                rows = (
+                    await session.exec(
+                        select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)
+                    )
+                ).all()
+            if len(rows) >= count and all(r.status == "sent" for r in rows):
+                return [cipher.decrypt(r.body_ciphertext, context="outbox.body") for r in rows]
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{count} {kind} SMS not sent in 10 s: {[(r.id, r.status) for r in rows]}")
+    finally:
+        await engine.dispose()
+
+
+async def _open_first_slot(page: Page, server: LiveServer) -> str:
+    await page.goto(f"{server.base_url}/book")
+    await page.get_by_role("link", name="查看可预约时间").first.click()
+    slot = page.locator(".slots a").first
+    await expect(slot).to_be_visible()
+    await slot.click()
+    await expect(page.locator("input[name=phone]")).to_be_visible()
+    return page.url
+
+
+async def _fill_booking_form(page: Page, name: str, phone: str) -> None:
+    await page.locator("input[name=name]").fill(name)
+    await page.locator("input[name=phone]").fill(phone)
+    await page.locator("input[name=mode][value=phone]").check()
+    await page.locator("input[name=consent]").check()
+    await page.get_by_role("button", name="发送短信验证码").click()
+
+
+async def test_parent_books_confirms_by_sms_code_and_cancels_by_link(
+    live_server: LiveServer, phone: BrowserContext
+):
+    page = await phone.new_page()
+    await _open_first_slot(page, live_server)
+
+    # A typo in the phone number is caught with a reason in Chinese, and nothing is held.
+    await _fill_booking_form(page, "王芳", "138 1234 567")
+    await expect(page.get_by_text("请填写中国大陆手机号码")).to_be_visible()
+
+    await page.locator("input[name=phone]").fill("138 1234 5678")
+    await page.locator("input[name=consent]").check()
+    await page.get_by_role("button", name="发送短信验证码").click()
+    await expect(page).to_have_url(re.compile(r"/book/verify/[A-Za-z0-9_-]{20,}$"))
+
+    (otp_sms,) = await _sent_sms(live_server, "otp")
+    assert otp_sms.startswith("【家庭教育热线】")
+    code = re.search(r"\d{6}", otp_sms).group(0)
+
+    await page.locator("input[name=code]").fill(code)
+    await page.get_by_role("button", name="确认预约").click()
+    await expect(page).to_have_url(re.compile(r"/book/manage/[A-Za-z0-9_-]{20,}$"))
+    await expect(page.get_by_text("预约成功")).to_be_visible()
+    await expect(page.get_by_text("张慧")).to_be_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / "parent-booking-confirmed.png"), full_page=True)
+
+    (confirmation,) = await _sent_sms(live_server, "booking_confirmed")
+    assert page.url in confirmation  # the manage link the parent keeps is the one in the SMS
+
+    # Later, from the link in the SMS, the parent cancels.
+    manage_url = page.url
+    fresh = await phone.new_page()
+    await fresh.goto(manage_url)
+    await fresh.get_by_role("button", name="取消本次咨询").click()
+    await expect(fresh.get_by_text("已取消")).to_be_visible()
+    (cancellation,) = await _sent_sms(live_server, "booking_cancelled")
+    assert "已取消" in cancellation
+
+    engine = create_engine(live_server.settings.database_url)
+    async with create_sessionmaker(engine)() as session:
+        statuses = (await session.exec(select(Appointment.status))).all()
+    await engine.dispose()
+    assert statuses == ["cancelled"]
+
+
+async def test_second_parent_on_the_same_slot_is_told_it_is_taken_and_offered_other_times(
+    live_server: LiveServer, browser
+):
+    from tests.e2e.conftest import PHONE
+
+    first_ctx, second_ctx = await browser.new_context(**PHONE), await browser.new_context(**PHONE)
+    try:
+        first, second = await first_ctx.new_page(), await second_ctx.new_page()
+        slot_url = await _open_first_slot(first, live_server)
+        await second.goto(slot_url)
+        await _fill_booking_form(first, "家长甲", "13900000001")
+        await expect(first).to_have_url(re.compile(r"/book/verify/"))
+        await _fill_booking_form(second, "家长乙", "13900000002")
+        await expect(second.get_by_text("刚刚已被他人预约")).to_be_visible()
+        await expect(second.locator(".slots a").first).to_be_visible()
+    finally:
+        await first_ctx.close()
+        await second_ctx.close()
