@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -34,9 +35,7 @@ def windows(draw: st.DrawFn) -> WeeklyWindow:
     )
 
 
-NOW = st.datetimes(
-    min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
-)
+NOW = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC))
 
 
 @st.composite
@@ -104,7 +103,7 @@ def test_no_slot_before_the_minimum_notice_or_past_the_horizon(scenario):
 def test_slots_are_sorted_and_never_overlap_each_other(scenario):
     rules, busy, policy, now = scenario
     slots = free_slots(rules, busy, policy, now=now)
-    for earlier, later in zip(slots, slots[1:], strict=False):
+    for earlier, later in pairwise(slots):
         assert earlier + policy.slot + policy.buffer <= later
 
 
