@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -179,7 +179,7 @@ async def _busy_periods(session: AsyncSession, expert_id: int, now: datetime) ->
         select(Appointment.starts_at, Appointment.ends_at).where(
             Appointment.expert_id == expert_id,
             col(Appointment.status).in_(ACTIVE_STATUSES),
-            (Appointment.status == "confirmed") | (col(Appointment.hold_expires_at) > now),
+            or_(col(Appointment.status) == "confirmed", col(Appointment.hold_expires_at) > now),
             Appointment.ends_at > now - timedelta(days=1),
         )
     )

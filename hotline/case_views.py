@@ -86,6 +86,8 @@ class CallView:
     summary: str
     caller_phone_masked: str
     operator_id: int
+    # Only for the one call whose number a reader asked to see (e.g. to call back in a crisis).
+    caller_phone_revealed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,11 +163,13 @@ async def read_case(
     actor: StaffUser,
     client_ip: str | None,
     via: str,
+    reveal_phone_of_call: int | None = None,
 ) -> CaseDetail:
     """The case with its calls' summaries decrypted and phones masked.
 
     The `case.read` audit row is committed before anything is returned: no case content reaches a
-    reader without a record of who read it.
+    reader without a record of who read it. `reveal_phone_of_call` shows that one call's full number
+    and records a separate `call.phone_reveal` row, so unmasking is never silent.
     """
     case = (await session.exec(select(ReferralCase).where(ReferralCase.number == number.upper()))).first()
     if case is None:
@@ -175,6 +179,10 @@ async def read_case(
             select(Call).where(Call.case_id == case.id).order_by(col(Call.received_at), col(Call.id))
         )
     ).all()
+    if reveal_phone_of_call is not None and not any(
+        call.id == reveal_phone_of_call and call.caller_phone_ciphertext for call in calls
+    ):
+        raise NotFound(N_("This case has no call with a number to show."))
     try:
         call_views = [
             CallView(
@@ -188,6 +196,11 @@ async def read_case(
                 summary=cipher.decrypt(call.summary_ciphertext, context=SUMMARY_CONTEXT),
                 caller_phone_masked=_masked(cipher, call.caller_phone_ciphertext),
                 operator_id=call.operator_id,
+                caller_phone_revealed=(
+                    cipher.decrypt(call.caller_phone_ciphertext or "", context=CALLER_PHONE_CONTEXT)
+                    if call.id == reveal_phone_of_call
+                    else None
+                ),
             )
             for call in calls
         ]
@@ -203,6 +216,17 @@ async def read_case(
             detail={"via": via},
             client_ip=client_ip,
         )
+        if reveal_phone_of_call is not None:
+            record_audit(
+                session,
+                actor_id=actor.id,
+                actor_label=actor.username,
+                action="call.phone_reveal",
+                object_type="hotline_call",
+                object_id=reveal_phone_of_call,
+                detail={"case": case.number, "via": via},
+                client_ip=client_ip,
+            )
         await session.commit()
     except BaseException:
         await session.rollback()

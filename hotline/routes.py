@@ -133,6 +133,36 @@ class HotlinePages(Controller):
             context={**_page_helpers(), "case": detail, "just_logged": logged},
         )
 
+    @post("/cases/{number:str}/reveal-phone", name="hotline:reveal_phone", status_code=200)
+    async def reveal_phone(
+        self,
+        request: StaffRequest,
+        db: DbSession,
+        cipher: CipherDep,
+        number: FromPath[str],
+        data: URLEncodedBody[RevealPhone],
+    ) -> Template:
+        # A POST (with CSRF token), not a link: a full number must not sit in browser history or be
+        # fetched by a link prefetcher, and each reveal is audited.
+        detail = await read_case(
+            db,
+            cipher,
+            number=number,
+            actor=request.user,
+            client_ip=client_ip(request),
+            via="page",
+            reveal_phone_of_call=data.call_id,
+        )
+        return Template(
+            template_name="hotline/case.html",
+            context={**_page_helpers(), "case": detail, "just_logged": None},
+        )
+
+
+@dataclass(frozen=True)
+class RevealPhone:
+    call_id: int
+
 
 @dataclass(frozen=True)
 class LoggedCallResponse:

@@ -13,7 +13,7 @@ from app.db import create_sessionmaker
 from app.privacy import FieldCipher
 from hotline.case_views import PAGE_SIZE
 from hotline.intake import SUMMARY_CONTEXT, CallIntake, log_call
-from tests.conftest import log_in, make_user, post_json
+from tests.conftest import log_in, make_user, post_form, post_json
 from tests.hotline.calls import PHONE, PHONE_MASKED, SUMMARY, a_call, count_rows
 
 
@@ -171,6 +171,8 @@ async def test_coordinator_expert_and_admin_cannot_read_cases(client, engine, ro
         assert SUMMARY not in response.text and PHONE_MASKED not in response.text
     assert (await client.get(f"/api/cases/{number}")).status_code == 403
     assert (await post_json(client, "/api/calls", a_call())).status_code == 403
+    reveal = await post_form(client, f"/hotline/cases/{number}/reveal-phone", {"call_id": 1})
+    assert reveal.status_code == 403 and PHONE not in reveal.text
     assert await count_rows(engine, "referral_case") == 1
     assert await count_rows(engine, "audit_event", "action = 'case.read'") == 0
 
@@ -181,3 +183,26 @@ async def test_anonymous_visitor_is_sent_to_login(client):
     assert page.headers["location"].startswith("/login?next=/hotline/cases")
     assert (await client.get("/api/cases")).status_code == 401
     assert (await client.get("/hotline/calls/new", follow_redirects=False)).status_code == 303
+
+
+async def test_revealing_a_callers_full_number_is_audited(client, engine):
+    operator = await log_in(client, engine, Role.OPERATOR)
+    first = (await post_json(client, "/api/calls", a_call())).json()
+    number = first["case_number"]
+    other = (await post_json(client, "/api/calls", a_call(caller_phone="13900001111"))).json()
+
+    page = await client.get(f"/hotline/cases/{number}")
+    assert PHONE not in page.text and "reveal-phone" in page.text
+
+    shown = await post_form(client, f"/hotline/cases/{number}/reveal-phone", {"call_id": first["call_id"]})
+    assert shown.status_code == 200
+    assert "+86" + PHONE in shown.text
+    reveals = await _audit_rows(engine, "call.phone_reveal")
+    assert [(row.actor_id, row.object_id) for row in reveals] == [(operator.id, str(first["call_id"]))]
+
+    # A call of another case cannot be unmasked through this case, and a CSRF-less post is refused.
+    wrong = await post_form(client, f"/hotline/cases/{number}/reveal-phone", {"call_id": other["call_id"]})
+    assert wrong.status_code == 404 and "13900001111" not in wrong.text
+    forged = await client.post(f"/hotline/cases/{number}/reveal-phone", data={"call_id": first["call_id"]})
+    assert forged.status_code == 403
+    assert len(await _audit_rows(engine, "call.phone_reveal")) == 1
