@@ -43,20 +43,30 @@ async def seed_demo(settings: Settings, *, print_summary: bool = False) -> bool:
     async with create_sessionmaker(engine)() as session:
         if (await session.exec(select(StaffUser).limit(1))).first() is None:
             for username, name, role in DEMO_USERS:
-                await create_staff_user(session, username=username, display_name=name, role=role,
-                                        password=DEMO_PASSWORD)
+                await create_staff_user(
+                    session, username=username, display_name=name, role=role, password=DEMO_PASSWORD
+                )
             sites = [Site(name=name, address=address) for name, address in DEMO_SITES]
             session.add_all(sites)
             await session.flush()
             for name, title, specialties, modes, site_no in DEMO_EXPERTS:
-                expert = Expert(name=name, title=title, specialties=specialties, modes=modes,
-                                site_id=sites[site_no].id, feed_token=secrets.token_urlsafe(24))
+                expert = Expert(
+                    name=name,
+                    title=title,
+                    specialties=specialties,
+                    modes=modes,
+                    site_id=sites[site_no].id,
+                    feed_token=secrets.token_urlsafe(24),
+                )
                 session.add(expert)
                 await session.flush()
                 for weekday in range(6):
                     for start, end in DEMO_WINDOWS:
-                        session.add(AvailabilityRule(expert_id=expert.id or 0, weekday=weekday,
-                                                     start_local=start, end_local=end))
+                        session.add(
+                            AvailabilityRule(
+                                expert_id=expert.id or 0, weekday=weekday, start_local=start, end_local=end
+                            )
+                        )
             await session.commit()
             created = True
         experts = (await session.exec(select(Expert).order_by(Expert.id))).all()  # type: ignore[arg-type]
