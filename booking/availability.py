@@ -7,6 +7,7 @@ one of them, and what lets hypothesis test it.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -60,9 +61,32 @@ def window_bounds_utc(window: WeeklyWindow, on: date, zone: ZoneInfo) -> tuple[d
     return start, end
 
 
-def _clashes(start: datetime, end: datetime, busy: list[BusyPeriod], buffer: timedelta) -> bool:
-    # The buffer keeps a gap on both sides of every booked period: the expert needs it between parents.
-    return any(start < b.ends_at + buffer and b.starts_at < end + buffer for b in busy)
+def _blocked_intervals(
+    busy: Iterable[BusyPeriod], buffer: timedelta
+) -> tuple[list[datetime], list[datetime]]:
+    """Busy periods widened by the buffer on both sides and merged: disjoint, sorted starts and ends.
+
+    Merging makes both lists ascending, so one bisect answers "does [start, end) clash?" — a slot check
+    stays O(log n) however many appointments an expert has.
+    """
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    for period in sorted(busy, key=lambda b: b.starts_at):
+        # The buffer keeps a gap on both sides of every booked period: the expert needs it between parents.
+        lo, hi = period.starts_at - buffer, period.ends_at + buffer
+        if ends and lo <= ends[-1]:
+            ends[-1] = max(ends[-1], hi)
+        else:
+            starts.append(lo)
+            ends.append(hi)
+    return starts, ends
+
+
+def _clashes(start: datetime, end: datetime, blocked: tuple[list[datetime], list[datetime]]) -> bool:
+    starts, ends = blocked
+    # The last blocked interval that begins before this slot ends is the only one that can overlap it.
+    i = bisect_left(starts, end) - 1
+    return i >= 0 and ends[i] > start
 
 
 def free_slots(
@@ -86,7 +110,7 @@ def free_slots(
     earliest = now + policy.min_notice
     latest = now + policy.horizon
     step = policy.slot + policy.buffer
-    busy_list = sorted(busy, key=lambda b: b.starts_at)
+    blocked = _blocked_intervals(busy, policy.buffer)
     window_list = list(windows)
 
     candidates: set[datetime] = set()
@@ -101,9 +125,7 @@ def free_slots(
             open_at, close_at = window_bounds_utc(window, day, zone)
             start = open_at
             while start + policy.slot <= close_at:
-                if earliest <= start <= latest and not _clashes(
-                    start, start + policy.slot, busy_list, policy.buffer
-                ):
+                if earliest <= start <= latest and not _clashes(start, start + policy.slot, blocked):
                     candidates.add(start)
                 start += step
         day += timedelta(days=1)
