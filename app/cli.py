@@ -52,6 +52,8 @@ def _demo(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic narrates every plugin it loads at INFO; the revisions it applies are what an admin needs.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="family-hotline")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the web service")
