@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from app.demo import seed_demo
+from app.demo import DEMO_PASSWORD, seed_demo
 from app.settings import Settings
 
 # What a parent's phone looks like to the site: a mid-size Android phone, touch, Chinese locale.
@@ -32,6 +33,8 @@ PHONE = {
         "Chrome/126.0.0.0 Mobile Safari/537.36"
     ),
 }
+# What a hotline operator or coordinator works on: an office desktop screen, Chinese locale.
+DESKTOP = {"viewport": {"width": 1366, "height": 768}, "locale": "zh-CN"}
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -115,3 +118,31 @@ async def phone(browser: Browser) -> AsyncIterator[BrowserContext]:
     context = await browser.new_context(**PHONE)
     yield context
     await context.close()
+
+
+@pytest.fixture
+async def desktop(browser: Browser) -> AsyncIterator[BrowserContext]:
+    context = await browser.new_context(**DESKTOP)
+    yield context
+    await context.close()
+
+
+async def staff_login(
+    page: Page, server: LiveServer, username: str, password: str = DEMO_PASSWORD, *, open_form: bool = True
+) -> None:
+    """Log in through the /login form as a person would (open_form=False: on the login page already, e.g.
+    after being sent there); returns once the browser has left the login page."""
+    if open_form:
+        await page.goto(f"{server.base_url}/login")
+    await page.get_by_label("用户名").fill(username)
+    await page.get_by_label("密码").fill(password)
+    await page.get_by_role("button", name="登录", exact=True).click()
+    await expect(page).not_to_have_url(re.compile(r"/login(\?|$)"))
+
+
+async def screenshot(page: Page, name: str) -> None:
+    """A full-page screenshot into $FH_E2E_SCREENSHOTS when set, for a person to look at; else nothing."""
+    directory = os.environ.get("FH_E2E_SCREENSHOTS")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
