@@ -57,7 +57,12 @@ def home(request: Request[Any, Any, Any]) -> Template:
 
 @get("/login", name="login:form", sync_to_thread=False)
 def login_form(request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Template:
-    return Template(template_name="login.html", context={"next": _safe_next(next) or "", "error": None})
+    target = _safe_next(next)
+    # Sent here from a page that needs a login: say so, or the redirect looks like a lost page.
+    notice = gettext("Please log in.") if target else None
+    return Template(
+        template_name="login.html", context={"next": target or "", "error": None, "notice": notice}
+    )
 
 
 @post("/login", name="login:submit")

@@ -97,3 +97,19 @@ async def test_audit_log_refuses_updates_and_deletes(engine):
                 raise AssertionError(f"{statement} was allowed on the audit log")
     async with maker() as session:
         assert (await session.exec(select(AuditEvent.action))).all() == ["x"]
+
+
+async def test_login_page_says_why_a_visitor_was_sent_there(client):
+    sent = await client.get("/login?next=/hotline/cases", headers={"accept-language": ""})
+    assert "请先登录。" in sent.text and 'value="/hotline/cases"' in sent.text
+    plain = await client.get("/login", headers={"accept-language": ""})
+    assert "请先登录。" not in plain.text
+
+
+async def test_language_switch_returns_to_the_page_with_its_query(client):
+    page = await client.get("/login?next=/hotline/cases")
+    assert 'name="next" value="/login?next=/hotline/cases"' in page.text
+    switched = await post_form(
+        client, "/language", {"locale": "en", "next": "/login?next=/hotline/cases"}, follow_redirects=False
+    )
+    assert switched.headers["location"] == "/login?next=/hotline/cases"

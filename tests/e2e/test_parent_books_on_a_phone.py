@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from pathlib import Path
 
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
@@ -14,11 +13,9 @@ from app.db import create_engine, create_sessionmaker
 from app.privacy import FieldCipher
 from booking.models import Appointment
 from notifications.models import OutboxMessage
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, screenshot
 
 pytestmark = pytest.mark.browser
-
-SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "bench" / "out"
 
 
 async def _sent_sms(server: LiveServer, kind: str, count: int = 1) -> list[str]:
@@ -83,8 +80,7 @@ async def test_parent_books_confirms_by_sms_code_and_cancels_by_link(
     await expect(page).to_have_url(re.compile(r"/book/manage/[A-Za-z0-9_-]{20,}$"))
     await expect(page.get_by_text("预约成功")).to_be_visible()
     await expect(page.get_by_text("张慧")).to_be_visible()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "parent-booking-confirmed.png"), full_page=True)
+    await screenshot(page, "parent-booking-confirmed")
 
     (confirmation,) = await _sent_sms(live_server, "booking_confirmed")
     assert page.url in confirmation  # the manage link the parent keeps is the one in the SMS

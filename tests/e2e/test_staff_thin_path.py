@@ -209,7 +209,7 @@ async def test_pages_refuse_the_wrong_role_and_send_anonymous_visitors_to_login(
         case_path = case_url.removeprefix(live_server.base_url)
 
         # The operator has no roster link, and typing its address gets a readable refusal.
-        await expect(operator.get_by_role("link", name="专家排班")).to_have_count(0)
+        await expect(operator.get_by_role("link", name="专家名册")).to_have_count(0)
         for path in ("/roster/experts", "/roster/experts/new"):
             response = await operator.goto(f"{live_server.base_url}{path}")
             assert response is not None and response.status == 403, path
