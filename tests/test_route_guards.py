@@ -1,0 +1,101 @@
+"""Every route is either guarded by a role check or on a short, reasoned list of public routes.
+
+A new route that forgets its guard fails here before it can expose a case: the list below is the whole
+public surface of the service, and each anonymous request to anything else must be refused.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from litestar import Litestar
+
+from app.accounts import Role
+from tests.conftest import log_in
+
+# path -> why anyone may reach it without a staff login.
+PUBLIC = {
+    "/": "home page with links to booking and login",
+    "/login": "the login form itself",
+    "/logout": "ends whatever session the cookie names; harmless without one",
+    "/language": "sets the language cookie",
+    "/health": "process probe for the orchestrator",
+    "/ready": "readiness probe (reports only ok/failing per dependency)",
+    "/book": "parents book without an account",
+    "/book/experts/{expert_id:int}": "parents book without an account",
+    "/book/experts/{expert_id:int}/form": "parents book without an account",
+    "/book/verify/{verify_token:str}": "the secret verify token is the credential",
+    "/book/manage/{manage_token:str}": "the secret manage token is the credential",
+    "/book/manage/{manage_token:str}/cancel": "the secret manage token is the credential",
+    "/calendar/experts/{feed:str}": "the secret feed token is the credential",
+    "/api/experts": "public roster for booking (names, specialties, sites)",
+    "/api/experts/{expert_id:int}/slots": "public free slots for booking",
+    "/api/bookings": "parents book without an account",
+    "/api/bookings/{verify_token:str}/confirm": "the secret verify token is the credential",
+    "/api/bookings/manage/{manage_token:str}/cancel": "the secret manage token is the credential",
+    "/webhooks/twilio/sms-status": "Twilio's request signature is the credential",
+    "/webhooks/twilio/sms-inbound": "Twilio's request signature is the credential",
+    "/static/{file_path:path}": "stylesheet",
+}
+PUBLIC_PREFIXES = ("/schema",)  # the OpenAPI description: route shapes, no data
+
+
+def _routes(app: Litestar) -> list[tuple[str, str, list[object]]]:
+    found = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            for method in sorted(getattr(handler, "http_methods", ())):
+                if method in {"OPTIONS", "HEAD"}:
+                    continue
+                found.append((route.path, method, list(handler.resolve_guards())))
+    return found
+
+
+def _is_public(path: str) -> bool:
+    return path in PUBLIC or path.startswith(PUBLIC_PREFIXES)
+
+
+def _concrete(path: str) -> str:
+    # Any value will do for a refusal: the guard runs before the handler looks anything up.
+    return re.sub(r"\{[^}:]+:int\}", "1", re.sub(r"\{[^}:]+:str\}", "X1", path))
+
+
+def test_every_route_that_is_not_public_has_a_guard(app):
+    routes = _routes(app)
+    assert len(routes) > 30, "the app's routes were not found"
+    unguarded = [(path, method) for path, method, guards in routes if not guards and not _is_public(path)]
+    assert unguarded == []
+
+
+def test_the_public_list_names_only_routes_that_exist(app):
+    paths = {path for path, _, _ in _routes(app)}
+    assert set(PUBLIC) - paths == set()
+
+
+async def test_anonymous_requests_to_guarded_routes_are_refused(app, client):
+    guarded = [(p, m) for p, m, guards in _routes(app) if guards and not _is_public(p)]
+    assert len(guarded) >= 10
+    await client.get("/login")  # a real CSRF token, so the refusal below is the guard's and not CSRF's
+    token = client.cookies["fh_csrf"]
+    for path, method in guarded:
+        response = await client.request(
+            method, _concrete(path), follow_redirects=False, headers={"x-csrftoken": token}
+        )
+        assert response.status_code in {303, 401}, (method, path, response.status_code)
+        if response.status_code == 303:
+            assert response.headers["location"].startswith("/login"), (method, path)
+
+
+@pytest.mark.parametrize("role", [Role.EXPERT, Role.COORDINATOR, Role.ADMIN])
+async def test_staff_without_a_hotline_role_are_refused_every_hotline_route(app, client, engine, role):
+    await log_in(client, engine, role)
+    hotline = [(p, m) for p, m, _ in _routes(app) if p.startswith(("/hotline", "/api/cases", "/api/calls"))]
+    assert len(hotline) >= 7
+    for path, method in hotline:
+        if method == "POST":
+            token = client.cookies.get("fh_csrf")
+            response = await client.post(_concrete(path), data={"_csrf_token": token}, follow_redirects=False)
+        else:
+            response = await client.get(_concrete(path), follow_redirects=False)
+        assert response.status_code == 403, (role, method, path, response.status_code)
