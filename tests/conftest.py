@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,10 +22,18 @@ from app.accounts import Role, StaffUser, create_staff_user
 from app.db import AsyncSession, SQLModel, create_engine, create_sessionmaker
 from app.migrate import upgrade_database
 from app.settings import Settings
+from tests.fakes.twilio_server import FakeTwilio
 
 TEST_PASSWORD = "correct horse battery"
 POSTGRES_URL = os.environ.get("FH_TEST_DATABASE_URL", "").strip()
 USING_POSTGRES = POSTGRES_URL.startswith(("postgresql", "postgres:"))
+TWILIO_FROM = "+15005550006"
+
+# One Redis database per test database backend, so a SQLite run and a PostgreSQL run side by side do not
+# flush each other's queues (both number their outbox rows from 1).
+REDIS_URL = os.environ.get(
+    "FH_TEST_REDIS_URL", "redis://127.0.0.1:6379/" + ("15" if USING_POSTGRES else "14")
+)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -117,6 +126,38 @@ def app(settings: Settings) -> Litestar:
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
         yield client
+
+
+# ---- SMS: our fake Twilio, Twilio-mode settings, a private Redis database ----------------------------
+
+
+@pytest.fixture
+async def fake_twilio() -> AsyncIterator[FakeTwilio]:
+    fake = await FakeTwilio().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def twilio_settings(settings: Settings, fake_twilio: FakeTwilio) -> Settings:
+    """Embedded (no Redis) with the real Twilio client pointed at the fake."""
+    return settings.with_overrides(
+        sms_backend="twilio",
+        twilio_account_sid=fake_twilio.account_sid,
+        twilio_auth_token=fake_twilio.auth_token,
+        twilio_from_number=TWILIO_FROM,
+        twilio_api_base=fake_twilio.base_url,
+    )
+
+
+@pytest.fixture
+async def queue_settings(twilio_settings: Settings) -> AsyncIterator[Settings]:
+    """Twilio settings plus our Redis database, emptied before and after each test."""
+    redis = Redis.from_url(REDIS_URL)
+    await redis.flushdb()
+    yield twilio_settings.with_overrides(redis_url=REDIS_URL)
+    await redis.flushdb()
+    await redis.aclose()
 
 
 async def csrf_token(client: AsyncTestClient[Litestar]) -> str:

@@ -1,9 +1,10 @@
-"""Fixtures for the SMS pipeline: our fake Twilio, Twilio-mode settings, a private Redis database, and
-small helpers to write committed outbox rows and read them back."""
+"""Fixtures for the SMS pipeline: a cipher, a Twilio sender and job context, an app client in Twilio mode,
+and small helpers to write committed outbox rows and read them back. The fake Twilio, Twilio-mode settings
+and the private Redis database (`fake_twilio`, `twilio_settings`, `queue_settings`) are in tests/conftest.py:
+the production-stack test uses them too."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +12,6 @@ import pytest
 from arq.worker import Worker
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_sessionmaker
@@ -21,47 +21,9 @@ from notifications.models import OutboxMessage, SmsOptOut
 from notifications.outbox import Dispatcher, attach_dispatcher, enqueue, wait_for_dispatches
 from notifications.sms import TwilioSender
 from notifications.worker import job_context, worker_settings
-from tests.conftest import USING_POSTGRES
-from tests.fakes.twilio_server import FakeTwilio
 
 PARENT_PHONE = "+8613812345678"
 OTHER_PHONE = "+8613998765432"
-TWILIO_FROM = "+15005550006"
-
-# One Redis database per test database backend, so a SQLite run and a PostgreSQL run side by side do not
-# flush each other's queues (both number their outbox rows from 1).
-REDIS_URL = os.environ.get(
-    "FH_TEST_REDIS_URL", "redis://127.0.0.1:6379/" + ("15" if USING_POSTGRES else "14")
-)
-
-
-@pytest.fixture
-async def fake_twilio() -> AsyncIterator[FakeTwilio]:
-    fake = await FakeTwilio().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-def twilio_settings(settings: Settings, fake_twilio: FakeTwilio) -> Settings:
-    """Embedded (no Redis) with the real Twilio client pointed at the fake."""
-    return settings.with_overrides(
-        sms_backend="twilio",
-        twilio_account_sid=fake_twilio.account_sid,
-        twilio_auth_token=fake_twilio.auth_token,
-        twilio_from_number=TWILIO_FROM,
-        twilio_api_base=fake_twilio.base_url,
-    )
-
-
-@pytest.fixture
-async def queue_settings(twilio_settings: Settings) -> AsyncIterator[Settings]:
-    """Twilio settings plus our Redis database, emptied before and after each test."""
-    redis = Redis.from_url(REDIS_URL)
-    await redis.flushdb()
-    yield twilio_settings.with_overrides(redis_url=REDIS_URL)
-    await redis.flushdb()
-    await redis.aclose()
 
 
 @pytest.fixture

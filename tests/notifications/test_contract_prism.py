@@ -17,7 +17,8 @@ import pytest
 
 from app.settings import PROJECT_ROOT
 from notifications.sms import SmsRejected, TwilioSender
-from tests.notifications.conftest import PARENT_PHONE, TWILIO_FROM
+from tests.conftest import TWILIO_FROM
+from tests.notifications.conftest import PARENT_PHONE
 
 NODE_DIR = PROJECT_ROOT / "tests" / "node"
 PRISM = NODE_DIR / "node_modules" / ".bin" / "prism"

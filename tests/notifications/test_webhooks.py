@@ -9,9 +9,9 @@ from notifications.outbox import phone_index
 from notifications.sms import SentSms, TwilioSender
 from notifications.webhooks import INBOUND_PATH, keyword_action
 from notifications.worker import send_outbox_message
+from tests.conftest import TWILIO_FROM
 from tests.notifications.conftest import (
     PARENT_PHONE,
-    TWILIO_FROM,
     enqueue_committed,
     load,
     opt_out_indexes,

@@ -17,10 +17,10 @@ from notifications.dispatch import ArqDispatcher
 from notifications.models import OutboxMessage
 from notifications.outbox import phone_index
 from notifications.worker import SENDING_TIMEOUT, send_outbox_message, sweep_outbox
+from tests.conftest import REDIS_URL
 from tests.notifications.conftest import (
     OTHER_PHONE,
     PARENT_PHONE,
-    REDIS_URL,
     enqueue_committed,
     load,
     opt_out_indexes,
