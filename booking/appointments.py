@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -52,7 +53,9 @@ __all__ = [
     "cancel_by_manage_token",
     "confirm_with_code",
     "hold_slot",
+    "iso_utc",
     "load_expert",
+    "parse_start",
     "slots_for_expert",
     "token_hash",
 ]
@@ -81,7 +84,7 @@ class SlotTaken(Conflict):
     def __init__(self, next_free: list[datetime]) -> None:
         super().__init__(
             N_("Sorry, this time has just been taken by someone else. Please choose another time."),
-            extra={"next_free": [t.isoformat().replace("+00:00", "Z") for t in next_free]},
+            extra={"next_free": [iso_utc(t) for t in next_free]},
         )
         self.next_free = next_free
 
@@ -145,6 +148,22 @@ def _otp_digest(cipher: FieldCipher, verify_hash: str, code: str) -> str:
     # Keyed and bound to this booking: a plain SHA-256 of a 6-digit code is reversed by trying all
     # million codes, so a leaked database would leak live codes too.
     return cipher.blind_index(code, context=f"booking.otp:{verify_hash}")
+
+
+def iso_utc(value: datetime) -> str:
+    """A UTC instant as ISO 8601 with `Z`: how slot times travel in URLs, forms and JSON."""
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def parse_start(raw: str) -> datetime:
+    """A slot start sent back by a form or client; it must name its zone (`Z` or an offset)."""
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise BookingInvalid({"starts_at": N_("Choose a time from the list of free times.")})
+    return value
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -595,11 +614,14 @@ async def book_for_parent(
     booked_by_id: int,
     case_id: int | None = None,
     now: datetime | None = None,
+    before_commit: Callable[[Appointment], None] | None = None,
 ) -> ConfirmedBooking:
     """Staff book on a parent's behalf (e.g. from a hotline case) while on the phone with them.
 
     No SMS code: the operator heard the parent agree. The booking is confirmed at once, records who
     booked it and for which case, and the parent gets the usual confirmation SMS with a manage link.
+    `before_commit` gets the flushed appointment (its id known) just before the one commit, so rows the
+    caller adds there — the hotline's audit row — commit with the booking and its SMS, or not at all.
     """
     now = now or utcnow()
     appointment, clean = await _insert_active(
@@ -621,5 +643,7 @@ async def book_for_parent(
     appointment.booked_by_id = booked_by_id
     appointment.case_id = case_id
     await _enqueue_confirmation(session, cipher, settings, appointment, clean.phone_e164, manage_token)
+    if before_commit is not None:
+        before_commit(appointment)
     await _commit_or_slot_taken(session, settings, appointment, now)
     return ConfirmedBooking(appointment=appointment, manage_token=manage_token)

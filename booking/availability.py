@@ -11,9 +11,17 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import groupby
 from zoneinfo import ZoneInfo
 
-__all__ = ["BusyPeriod", "SlotPolicy", "WeeklyWindow", "free_slots", "window_bounds_utc"]
+__all__ = [
+    "BusyPeriod",
+    "SlotPolicy",
+    "WeeklyWindow",
+    "free_slots",
+    "slots_by_local_day",
+    "window_bounds_utc",
+]
 
 
 @dataclass(frozen=True)
@@ -137,3 +145,13 @@ def free_slots(
         if not slots or start >= slots[-1] + step:
             slots.append(start)
     return slots
+
+
+def slots_by_local_day(slots: list[datetime], timezone: str) -> list[tuple[datetime, list[datetime]]]:
+    """Sorted slots grouped by their local date, each group headed by its first slot (for the day label)."""
+    zone = ZoneInfo(timezone)
+    return [
+        (group[0], group)
+        for _, g in groupby(slots, key=lambda s: s.astimezone(zone).date())
+        if (group := list(g))
+    ]

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import groupby
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
@@ -23,7 +21,7 @@ from app.errors import FormInvalid, UserFacingError
 from app.i18n import N_, current_locale, gettext
 from app.privacy import CipherDep
 from app.security import requires_roles
-from app.settings import Settings, SettingsDep
+from app.settings import SettingsDep
 from booking import roster
 from booking.appointments import (
     MODES,
@@ -36,9 +34,12 @@ from booking.appointments import (
     cancel_by_manage_token,
     confirm_with_code,
     hold_slot,
+    iso_utc,
     load_expert,
+    parse_start,
     slots_for_expert,
 )
+from booking.availability import slots_by_local_day
 from booking.calendar import feed_for_token
 from booking.models import Expert, Site
 from hotline.taxonomy import CATEGORIES
@@ -50,20 +51,6 @@ PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"
 ROSTER_EDITORS = requires_roles(Role.COORDINATOR, Role.ADMIN)
 ROSTER_READERS = requires_roles(Role.COORDINATOR, Role.ADMIN, Role.EXPERT)
 RULE_ROWS = 5
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def _parse_start(raw: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise BookingInvalid({"starts_at": N_("Choose a time from the list of free times.")})
-    return value
 
 
 def _say(exc: UserFacingError) -> str:
@@ -79,15 +66,6 @@ def _client_ip(request: Request[Any, Any, Any]) -> str | None:
     return request.client.host if request.client else None
 
 
-def _by_local_day(slots: list[datetime], settings: Settings) -> list[tuple[datetime, list[datetime]]]:
-    zone = ZoneInfo(settings.site_timezone)
-    return [
-        (group[0], group)
-        for _, g in groupby(slots, key=lambda s: s.astimezone(zone).date())
-        if (group := list(g))
-    ]
-
-
 # ---- parents: booking pages ---------------------------------------------------------------------------
 
 
@@ -101,10 +79,10 @@ async def book_experts(db: DbSession) -> Template:
 async def book_slots(db: DbSession, settings: SettingsDep, expert_id: FromPath[int]) -> Template:
     expert = await load_expert(db, expert_id)
     site = await db.get(Site, expert.site_id) if expert.site_id else None
-    days = _by_local_day(await slots_for_expert(db, settings, expert), settings)
+    days = slots_by_local_day(await slots_for_expert(db, settings, expert), settings.site_timezone)
     return Template(
         template_name="booking/slots.html",
-        context={"expert": expert, "site": site, "days": days, "iso": _iso, **_vocabularies()},
+        context={"expert": expert, "site": site, "days": days, "iso": iso_utc, **_vocabularies()},
     )
 
 
@@ -122,7 +100,7 @@ def _form_page(
             "expert": expert,
             "site": site,
             "starts_at": starts_at,
-            "starts_at_iso": _iso(starts_at),
+            "starts_at_iso": iso_utc(starts_at),
             "values": values,
             "errors": errors,
             **_vocabularies(),
@@ -136,7 +114,7 @@ async def book_form(db: DbSession, expert_id: FromPath[int], starts_at: FromQuer
     expert = await load_expert(db, expert_id)
     site = await db.get(Site, expert.site_id) if expert.site_id else None
     defaults = {"mode": expert.mode_codes[0] if expert.mode_codes else "", "topic": "parenting"}
-    return _form_page(expert, site, _parse_start(starts_at), defaults, {}, 200)
+    return _form_page(expert, site, parse_start(starts_at), defaults, {}, 200)
 
 
 @post("/book/experts/{expert_id:int}/form", name="book:hold")
@@ -154,7 +132,7 @@ async def book_hold(
     }
     expert = await load_expert(db, expert_id)
     site = await db.get(Site, expert.site_id) if expert.site_id else None
-    starts_at = _parse_start(values["starts_at"])
+    starts_at = parse_start(values["starts_at"])
     try:
         if values["consent"] != "yes":
             raise BookingInvalid(
@@ -175,7 +153,7 @@ async def book_hold(
     except SlotTaken as exc:
         return Template(  # type: ignore[return-value]
             template_name="booking/slot_taken.html",
-            context={"expert": expert, "next_free": exc.next_free, "iso": _iso},
+            context={"expert": expert, "next_free": exc.next_free, "iso": iso_utc},
             status_code=409,
         )
     return Redirect(f"/book/verify/{held.verify_token}", status_code=303)  # type: ignore[return-value]
@@ -398,7 +376,7 @@ async def api_experts(db: DbSession) -> list[dict[str, Any]]:
 async def api_slots(db: DbSession, settings: SettingsDep, expert_id: FromPath[int]) -> dict[str, Any]:
     expert = await load_expert(db, expert_id)
     slots = await slots_for_expert(db, settings, expert)
-    return {"expert_id": expert_id, "slot_minutes": expert.slot_minutes, "slots": [_iso(s) for s in slots]}
+    return {"expert_id": expert_id, "slot_minutes": expert.slot_minutes, "slots": [iso_utc(s) for s in slots]}
 
 
 @post("/api/bookings", name="api:hold", status_code=201)
@@ -410,7 +388,7 @@ async def api_hold(
         cipher,
         settings,
         expert_id=data.expert_id,
-        starts_at=_parse_start(data.starts_at),
+        starts_at=parse_start(data.starts_at),
         mode=data.mode,
         details=ParentDetails(data.name, data.phone, data.topic, data.notes),
         locale=current_locale(),
@@ -419,7 +397,7 @@ async def api_hold(
         "appointment_id": held.appointment.id,
         "status": held.appointment.status,
         "verify_token": held.verify_token,
-        "hold_expires_at": _iso(held.appointment.hold_expires_at)
+        "hold_expires_at": iso_utc(held.appointment.hold_expires_at)
         if held.appointment.hold_expires_at
         else None,
     }

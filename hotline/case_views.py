@@ -13,23 +13,35 @@ from app.db import AsyncSession
 from app.errors import FormInvalid, NotFound
 from app.i18n import N_
 from app.privacy import FieldCipher, mask_phone
+from booking.models import Appointment, Expert
 from hotline.intake import CALLER_PHONE_CONTEXT, SUMMARY_CONTEXT
 from hotline.models import Call, ReferralCase
 from hotline.repeat_callers import RelatedCase, cases_called_about_from
 from hotline.taxonomy import CASE_STATUSES, LINES, URGENCIES
 
 __all__ = [
+    "APPOINTMENT_STATUSES",
     "PAGE_SIZE",
     "CallView",
+    "CaseAppointment",
     "CaseDetail",
     "CaseFilters",
     "CasePage",
     "CaseRow",
+    "find_case",
     "list_cases",
     "read_case",
 ]
 
 PAGE_SIZE = 25
+
+# How a consultation's state reads on the case page; booking's own pages word `held` for the parent.
+APPOINTMENT_STATUSES: dict[str, str] = {
+    "held": N_("Waiting for the SMS code"),
+    "confirmed": N_("Confirmed"),
+    "cancelled": N_("Cancelled"),
+    "expired": N_("Expired"),
+}
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,18 @@ class CallView:
 
 
 @dataclass(frozen=True)
+class CaseAppointment:
+    """A consultation booked for this case. No parent details: the case page shows who, when, how."""
+
+    id: int
+    expert_name: str
+    starts_at: datetime
+    ends_at: datetime
+    mode: str
+    status: str
+
+
+@dataclass(frozen=True)
 class CaseDetail:
     number: str
     line: str
@@ -102,6 +126,7 @@ class CaseDetail:
     updated_at: datetime
     calls: list[CallView]
     same_number_cases: list[RelatedCase]  # other cases a number heard on this case called about
+    appointments: list[CaseAppointment]  # consultations booked from this case, soonest first
 
 
 async def list_cases(
@@ -155,6 +180,34 @@ def _masked(cipher: FieldCipher, phone_ciphertext: str | None) -> str:
     return mask_phone(cipher.decrypt_optional(phone_ciphertext, context=CALLER_PHONE_CONTEXT))
 
 
+async def find_case(session: AsyncSession, number: str) -> ReferralCase:
+    """The case row alone (number, line, category, urgency: what the unaudited list shows too); NotFound."""
+    case = (await session.exec(select(ReferralCase).where(ReferralCase.number == number.upper()))).first()
+    if case is None:
+        raise NotFound(N_("No case has this number."))
+    return case
+
+
+async def _case_appointments(session: AsyncSession, case_id: int) -> list[CaseAppointment]:
+    rows = await session.exec(
+        select(Appointment, Expert.name)
+        .join(Expert, col(Expert.id) == Appointment.expert_id)
+        .where(Appointment.case_id == case_id)
+        .order_by(col(Appointment.starts_at), col(Appointment.id))
+    )
+    return [
+        CaseAppointment(
+            id=appointment.id or 0,
+            expert_name=expert_name,
+            starts_at=appointment.starts_at,
+            ends_at=appointment.ends_at,
+            mode=appointment.mode,
+            status=appointment.status,
+        )
+        for appointment, expert_name in rows.all()
+    ]
+
+
 async def read_case(
     session: AsyncSession,
     cipher: FieldCipher,
@@ -171,9 +224,7 @@ async def read_case(
     reader without a record of who read it. `reveal_phone_of_call` shows that one call's full number
     and records a separate `call.phone_reveal` row, so unmasking is never silent.
     """
-    case = (await session.exec(select(ReferralCase).where(ReferralCase.number == number.upper()))).first()
-    if case is None:
-        raise NotFound(N_("No case has this number."))
+    case = await find_case(session, number)
     calls = (
         await session.exec(
             select(Call).where(Call.case_id == case.id).order_by(col(Call.received_at), col(Call.id))
@@ -206,6 +257,7 @@ async def read_case(
         ]
         phone_indexes = {call.caller_phone_index for call in calls if call.caller_phone_index}
         same_number = await cases_called_about_from(session, phone_indexes, excluding_case_id=case.id)
+        appointments = await _case_appointments(session, case.id or 0)
         record_audit(
             session,
             actor_id=actor.id,
@@ -242,4 +294,5 @@ async def read_case(
         updated_at=case.updated_at,
         calls=call_views,
         same_number_cases=same_number,
+        appointments=appointments,
     )

@@ -1,7 +1,9 @@
-"""Hotline pages and JSON API: log a call, list cases, read a case. Operators and supervisors only.
+"""Hotline pages and JSON API: log a call, list and read cases.
+Operators and supervisors only.
 
 Handlers parse the request, pass the logged-in staff user to one service function and shape the
-answer; the rules live in hotline.intake and hotline.case_views.
+answer; the rules live in hotline.intake and hotline.case_views. Booking an expert for a caller has
+its own pages in hotline.case_booking_routes.
 """
 
 from __future__ import annotations
@@ -9,59 +11,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Response, Template
 
-from app.accounts import Role, StaffUser
 from app.db import DbSession
 from app.errors import FormInvalid
 from app.i18n import gettext
 from app.pages import client_ip
 from app.privacy import CipherDep
-from app.security import requires_roles
 from app.settings import SettingsDep
+from hotline.case_booking_routes import CaseBookingPages
 from hotline.case_views import CaseDetail, CaseFilters, CasePage, list_cases, read_case
 from hotline.intake import CallIntake, log_call
+from hotline.page_helpers import StaffRequest, hotline_staff_only, page_helpers
 from hotline.repeat_callers import RelatedCase
-from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, CASE_STATUSES, CATEGORIES, LINES, URGENCIES, label
 
 __all__ = ["ROUTES", "HotlineApi", "HotlinePages", "LoggedCallResponse"]
 
-StaffRequest = Request[StaffUser, Any, Any]
-# Coordinators, experts and admins see no case content (DOMAIN.md, "People").
-hotline_staff_only = requires_roles(Role.OPERATOR, Role.SUPERVISOR)
 PageNumber = Annotated[int, QueryParameter(ge=1, le=100_000)]
-
-_VOCABULARIES: dict[str, dict[str, str]] = {
-    "line": LINES,
-    "caller_type": CALLER_TYPES,
-    "category": CATEGORIES,
-    "urgency": URGENCIES,
-    "child_age_band": AGE_BANDS,
-    "status": CASE_STATUSES,
-}
-
-
-def label_of(kind: str, code: str | None) -> str:
-    """A code's label in the reader's language. Translated here, not with Jinja's `_()`, which would
-    mark the result safe: an unknown code read from the database must still be escaped."""
-    return gettext(label(_VOCABULARIES[kind], code))
-
-
-def choices(kind: str) -> list[tuple[str, str]]:
-    return [(code, gettext(text)) for code, text in _VOCABULARIES[kind].items()]
-
-
-def _page_helpers() -> dict[str, Any]:
-    return {"label_of": label_of, "choices": choices}
 
 
 def _call_form(intake: CallIntake, errors: dict[str, str], status_code: int = 200) -> Template:
     return Template(
         template_name="hotline/call_form.html",
         context={
-            **_page_helpers(),
+            **page_helpers(),
             "form": intake,
             "errors": {field: gettext(message) for field, message in errors.items()},
         },
@@ -114,7 +89,7 @@ class HotlinePages(Controller):
     ) -> Template:
         filters = CaseFilters.checked(line=line, urgency=urgency, status=status)
         listing = await list_cases(db, cipher, filters=filters, page=page)
-        return Template(template_name="hotline/cases.html", context={**_page_helpers(), "listing": listing})
+        return Template(template_name="hotline/cases.html", context={**page_helpers(), "listing": listing})
 
     @get("/cases/{number:str}", name="hotline:case")
     async def case(
@@ -124,13 +99,14 @@ class HotlinePages(Controller):
         cipher: CipherDep,
         number: FromPath[str],
         logged: FromQuery[int | None] = None,
+        booked: FromQuery[int | None] = None,
     ) -> Template:
         detail = await read_case(
             db, cipher, number=number, actor=request.user, client_ip=client_ip(request), via="page"
         )
         return Template(
             template_name="hotline/case.html",
-            context={**_page_helpers(), "case": detail, "just_logged": logged},
+            context={**page_helpers(), "case": detail, "just_logged": logged, "just_booked": booked},
         )
 
     @post("/cases/{number:str}/reveal-phone", name="hotline:reveal_phone", status_code=200)
@@ -155,7 +131,7 @@ class HotlinePages(Controller):
         )
         return Template(
             template_name="hotline/case.html",
-            context={**_page_helpers(), "case": detail, "just_logged": None},
+            context={**page_helpers(), "case": detail, "just_logged": None, "just_booked": None},
         )
 
 
@@ -227,4 +203,4 @@ class HotlineApi(Controller):
         )
 
 
-ROUTES = [HotlinePages, HotlineApi]
+ROUTES = [HotlinePages, CaseBookingPages, HotlineApi]

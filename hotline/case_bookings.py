@@ -1,0 +1,137 @@
+"""Booking an expert for a caller from their case: which experts to offer, and the audited booking.
+
+The booking rules — free slots, field checks, the race for a slot, the confirmation SMS — are
+booking's (`book_for_parent`); this module only ties a booking to its case and to the operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.accounts import StaffUser
+from app.audit import record_audit
+from app.db import AsyncSession
+from app.privacy import FieldCipher
+from app.settings import Settings
+from booking.appointments import (
+    ConfirmedBooking,
+    ParentDetails,
+    book_for_parent,
+    parse_start,
+    slots_for_expert,
+)
+from booking.models import Appointment, Expert, Site
+from booking.roster import list_experts
+from hotline.case_views import find_case
+from hotline.taxonomy import CATEGORIES
+
+__all__ = [
+    "CaseBookingForm",
+    "ExpertOffer",
+    "book_from_case",
+    "default_topic",
+    "experts_to_offer",
+    "filters_by_specialty",
+]
+
+# Categories that name no specialty: filtering experts by them would hide everyone.
+_NO_SPECIALTY = {"unclassified", "other"}
+
+
+@dataclass(frozen=True)
+class CaseBookingForm:
+    """The booking form as the operator sent it (the expert is in the URL); booking checks every field."""
+
+    starts_at: str = ""
+    mode: str = ""
+    name: str = ""
+    phone: str = ""
+    topic: str = ""
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class ExpertOffer:
+    expert: Expert
+    site: Site | None
+    slots: list[datetime]  # free starts from booking's own computation, soonest first
+    matches_case: bool  # the case's category is one of the expert's specialties
+
+
+def default_topic(category: str) -> str:
+    """The case's category, when it is a topic a parent could have chosen themselves."""
+    return category if category in CATEGORIES and category not in _NO_SPECIALTY else "parenting"
+
+
+def filters_by_specialty(category: str) -> bool:
+    return category in CATEGORIES and category not in _NO_SPECIALTY
+
+
+async def experts_to_offer(
+    session: AsyncSession, settings: Settings, *, category: str, everyone: bool
+) -> list[ExpertOffer]:
+    """Active experts with their free times; only those with the case's specialty unless `everyone`."""
+    offers: list[ExpertOffer] = []
+    for expert, site in await list_experts(session, active_only=True):
+        matches = category in expert.specialty_codes
+        if matches or everyone or not filters_by_specialty(category):
+            slots = await slots_for_expert(session, settings, expert)
+            offers.append(ExpertOffer(expert, site, slots, matches))
+    return offers
+
+
+async def book_from_case(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    settings: Settings,
+    *,
+    number: str,
+    expert_id: int,
+    form: CaseBookingForm,
+    actor: StaffUser,
+    client_ip: str | None,
+    now: datetime | None = None,
+) -> ConfirmedBooking:
+    """Book a confirmed consultation for the caller of case `number`, and audit it as `case.booking`.
+
+    Appointment, confirmation SMS (outbox) and audit row commit together or not at all. Raises
+    NotFound (no such case or expert), BookingInvalid (nothing written) or SlotTaken (nothing written;
+    it carries the next free times).
+    """
+    case = await find_case(session, number)
+    case_id, case_number = case.id or 0, case.number  # plain values: a rollback expires ORM objects
+    starts_at = parse_start(form.starts_at)
+
+    def audit(appointment: Appointment) -> None:
+        # Ids and codes only: the parent's name and number stay in the encrypted appointment row.
+        record_audit(
+            session,
+            actor_id=actor.id,
+            actor_label=actor.username,
+            action="case.booking",
+            object_type="referral_case",
+            object_id=case_number,
+            detail={"appointment": appointment.id, "expert": appointment.expert_id, "mode": appointment.mode},
+            client_ip=client_ip,
+        )
+
+    try:
+        return await book_for_parent(
+            session,
+            cipher,
+            settings,
+            expert_id=expert_id,
+            starts_at=starts_at,
+            mode=form.mode.strip(),
+            details=ParentDetails(form.name, form.phone, form.topic.strip(), form.notes),
+            # The parent's SMS goes out in the site's language, not in the operator's screen language.
+            locale=settings.default_locale,
+            booked_by_id=actor.id or 0,
+            case_id=case_id,
+            now=now,
+            before_commit=audit,
+        )
+    except BaseException:
+        await session.rollback()
+        raise

@@ -1,0 +1,45 @@
+"""What every hotline page shares: the role guard and code-to-label helpers for templates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+
+from app.accounts import Role, StaffUser
+from app.i18n import gettext
+from app.security import requires_roles
+from booking.appointments import MODES
+from hotline.case_views import APPOINTMENT_STATUSES
+from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, CASE_STATUSES, CATEGORIES, LINES, URGENCIES, label
+
+__all__ = ["StaffRequest", "choices", "hotline_staff_only", "label_of", "page_helpers"]
+
+StaffRequest = Request[StaffUser, Any, Any]
+# Coordinators, experts and admins see no case content (DOMAIN.md, "People").
+hotline_staff_only = requires_roles(Role.OPERATOR, Role.SUPERVISOR)
+
+_VOCABULARIES: dict[str, dict[str, str]] = {
+    "line": LINES,
+    "caller_type": CALLER_TYPES,
+    "category": CATEGORIES,
+    "urgency": URGENCIES,
+    "child_age_band": AGE_BANDS,
+    "status": CASE_STATUSES,
+    "mode": MODES,
+    "appointment_status": APPOINTMENT_STATUSES,
+}
+
+
+def label_of(kind: str, code: str | None) -> str:
+    """A code's label in the reader's language. Translated here, not with Jinja's `_()`, which would
+    mark the result safe: an unknown code read from the database must still be escaped."""
+    return gettext(label(_VOCABULARIES[kind], code))
+
+
+def choices(kind: str) -> list[tuple[str, str]]:
+    return [(code, gettext(text)) for code, text in _VOCABULARIES[kind].items()]
+
+
+def page_helpers() -> dict[str, Any]:
+    return {"label_of": label_of, "choices": choices}
