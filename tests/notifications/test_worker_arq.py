@@ -171,6 +171,24 @@ async def test_redis_down_at_dispatch_leaves_the_row_pending_and_the_sweep_sends
     assert len(fake_twilio.messages) == 1
 
 
+async def test_queue_lost_in_a_redis_restart_is_rebuilt_from_the_outbox(
+    queue_settings, engine, cipher, fake_twilio
+):
+    # Redis here keeps nothing on disk: a restart empties the queue after the hand-over succeeded.
+    dispatcher = ArqDispatcher.from_url(queue_settings.redis_url)
+    outbox_id = await enqueue_committed(engine, cipher, dispatcher=dispatcher)
+    await dispatcher.close()
+    redis = Redis.from_url(REDIS_URL)
+    assert await redis.exists(f"arq:job:outbox:{outbox_id}")
+    await redis.flushdb()
+    await redis.aclose()
+
+    await run_burst_worker(queue_settings)
+
+    assert (await load(engine, outbox_id)).status == "sent"
+    assert [m.to for m in fake_twilio.messages] == [PARENT_PHONE]
+
+
 async def test_reminder_waits_for_its_time_and_the_sweep_sends_it_then(
     queue_settings, engine, cipher, fake_twilio
 ):
