@@ -15,6 +15,7 @@ from app.accounts import Role, StaffUser, authenticate, end_login_session, start
 from app.audit import record_audit
 from app.db import DbSession
 from app.i18n import LOCALES, N_, gettext
+from app.login_throttle import login_label, login_locked
 from app.security import SESSION_COOKIE, login_cookie, logout_cookie
 from app.settings import Settings, SettingsDep
 
@@ -65,32 +66,62 @@ def login_form(request: Request[Any, Any, Any], next: FromQuery[str | None] = No
     )
 
 
+async def _login_refused(
+    db: DbSession,
+    request: Request[Any, Any, Any],
+    username: str,
+    next_target: str,
+    action: str,
+    *,
+    status_code: int,
+    message: str,
+) -> Response[Any]:
+    record_audit(
+        db,
+        actor_id=None,
+        actor_label=login_label(username),
+        action=action,
+        object_type="staff_user",
+        object_id="-",
+        client_ip=client_ip(request),
+    )
+    await db.commit()
+    return Template(
+        template_name="login.html",
+        context={"next": next_target, "error": gettext(message), "notice": None},
+        status_code=status_code,
+    )  # type: ignore[return-value]
+
+
 @post("/login", name="login:submit")
 async def login_submit(
     request: Request[Any, Any, Any], db: DbSession, settings: SettingsDep
 ) -> Response[Any]:
     form = await request.form()
     username = str(form.get("username", ""))
+    next_target = _safe_next(str(form.get("next", ""))) or ""
+    if await login_locked(db, username):
+        # Checked before the password, so a guesser learns nothing from attempts past the limit.
+        return await _login_refused(
+            db,
+            request,
+            username,
+            next_target,
+            "login.throttled",
+            status_code=429,
+            message=N_("Too many failed logins for this account. Wait 15 minutes, then try again."),
+        )
     user = await authenticate(db, username, str(form.get("password", "")))
     if user is None:
-        record_audit(
+        return await _login_refused(
             db,
-            actor_id=None,
-            actor_label=username[:60] or "?",
-            action="login.failed",
-            object_type="staff_user",
-            object_id="-",
-            client_ip=client_ip(request),
-        )
-        await db.commit()
-        return Template(
-            template_name="login.html",
-            context={
-                "next": _safe_next(str(form.get("next", ""))) or "",
-                "error": gettext(N_("Wrong username or password.")),
-            },
+            request,
+            username,
+            next_target,
+            "login.failed",
             status_code=400,
-        )  # type: ignore[return-value]
+            message=N_("Wrong username or password."),
+        )
     token = await start_login_session(db, user)
     record_audit(
         db,
@@ -102,7 +133,7 @@ async def login_submit(
         client_ip=client_ip(request),
     )
     await db.commit()
-    target = _safe_next(str(form.get("next", ""))) or home_for(user)
+    target = next_target or home_for(user)
     return Redirect(target, status_code=303, cookies=[login_cookie(token, settings)])  # type: ignore[return-value]
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import text
 from sqlmodel import select
 
 from app.accounts import Role
 from app.audit import AuditEvent, record_audit
-from app.db import create_sessionmaker
+from app.db import create_sessionmaker, utcnow
+from app.login_throttle import FAILED_LOGIN_LIMIT, FAILED_LOGIN_WINDOW, login_locked
 from tests.conftest import TEST_PASSWORD, log_in, make_user, post_form
 
 
@@ -45,6 +48,48 @@ async def test_login_with_wrong_password_is_refused_and_audited(client, engine):
     async with create_sessionmaker(engine)() as session:
         actions = (await session.exec(select(AuditEvent.action))).all()
     assert "login.failed" in actions
+
+
+async def test_password_guessing_locks_the_account_for_a_while(client, engine):
+    user = await make_user(engine, Role.OPERATOR)
+    other = await make_user(engine, Role.OPERATOR)
+    for _ in range(FAILED_LOGIN_LIMIT):
+        refused = await post_form(client, "/login", {"username": user.username, "password": "guess"})
+        assert refused.status_code == 400
+    # Even the right password is refused now, without being checked, and the refusal says why.
+    locked = await post_form(
+        client,
+        "/login",
+        {"username": user.username.upper(), "password": TEST_PASSWORD},
+        headers={"accept-language": ""},
+    )
+    assert locked.status_code == 429 and "15 分钟" in locked.text
+    assert "fh_session" not in client.cookies
+    # Another account is not affected.
+    assert (
+        await post_form(client, "/login", {"username": other.username, "password": TEST_PASSWORD})
+    ).status_code in {200, 303}
+    assert "fh_session" in client.cookies
+    async with create_sessionmaker(engine)() as session:
+        actions = (await session.exec(select(AuditEvent.action))).all()
+    assert actions.count("login.failed") == FAILED_LOGIN_LIMIT and actions.count("login.throttled") == 1
+
+
+async def test_failed_logins_older_than_the_window_do_not_count(engine):
+    async with create_sessionmaker(engine)() as session:
+        for _ in range(FAILED_LOGIN_LIMIT):
+            event = record_audit(
+                session,
+                actor_id=None,
+                actor_label="chen",
+                action="login.failed",
+                object_type="staff_user",
+                object_id="-",
+            )
+            event.at = utcnow() - FAILED_LOGIN_WINDOW - timedelta(minutes=1)
+        await session.commit()
+        assert not await login_locked(session, " Chen ")
+        assert await login_locked(session, "chen", now=utcnow() - FAILED_LOGIN_WINDOW)
 
 
 async def test_login_then_logout_ends_the_session(client, engine):
