@@ -28,6 +28,7 @@ from app.errors import UserFacingError
 from app.i18n import gettext, negotiate_locale, use_locale
 from app.privacy import FieldCipher
 from app.security import LoginSessionMiddleware, csrf_config
+from app.security_headers import SecurityHeadersMiddleware
 from app.settings import PROJECT_ROOT, Settings
 from app.templating import create_template_config
 from booking.routes import ROUTES as BOOKING_ROUTES
@@ -180,7 +181,10 @@ def create_app(
             "settings": Provide(provide_settings, sync_to_thread=False),
             "cipher": Provide(provide_cipher, sync_to_thread=False),
         },
-        middleware=[DefineMiddleware(LoginSessionMiddleware, exclude=["^/static", "^/health$"])],
+        middleware=[
+            SecurityHeadersMiddleware(),
+            DefineMiddleware(LoginSessionMiddleware, exclude=["^/static", "^/health$"]),
+        ],
         csrf_config=csrf_config(settings),
         template_config=create_template_config(settings.site_timezone),
         before_request=_choose_locale,

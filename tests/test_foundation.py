@@ -158,3 +158,16 @@ async def test_language_switch_returns_to_the_page_with_its_query(client):
         client, "/language", {"locale": "en", "next": "/login?next=/hotline/cases"}, follow_redirects=False
     )
     assert switched.headers["location"] == "/login?next=/hotline/cases"
+
+
+async def test_pages_carry_security_headers_and_staff_pages_are_not_cached(client, engine):
+    home = await client.get("/")
+    assert home.headers["x-frame-options"] == "DENY"
+    assert home.headers["x-content-type-options"] == "nosniff"
+    assert home.headers["referrer-policy"] == "same-origin"
+    assert "script-src 'none'" in home.headers["content-security-policy"]
+    await log_in(client, engine, Role.OPERATOR)
+    cases = await client.get("/hotline/cases")
+    assert cases.status_code == 200 and cases.headers["cache-control"] == "no-store"
+    # The OpenAPI viewers need their CDN scripts; everything else gets the strict policy.
+    assert "content-security-policy" not in (await client.get("/schema/swagger")).headers
