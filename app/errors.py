@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Conflict", "FormInvalid", "NotFound", "UserFacingError"]
+from litestar.openapi.datastructures import ResponseSpec
+
+__all__ = ["Conflict", "ErrorBody", "FormInvalid", "NotFound", "UserFacingError", "error_responses"]
 
 
 class UserFacingError(Exception):
@@ -35,3 +38,35 @@ class NotFound(UserFacingError):
 
 class Conflict(UserFacingError):
     status_code = 409
+
+
+@dataclass(frozen=True)
+class ErrorBody:
+    """The JSON body of every error under /api/, as `app.server` shapes it. `detail` is one sentence for
+    a person, in the reader's language; the other keys come only with the errors that carry them."""
+
+    detail: str
+    # Field name -> message (FormInvalid), or what the request parser could not read (a list).
+    errors: dict[str, str] | list[dict[str, Any]] | None = None
+    attempts_left: int | None = None  # a wrong SMS code
+    next_free: list[str] | None = None  # a slot just taken: times still open, ISO 8601 UTC
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "The request or some of its fields are invalid; `errors` says which.",
+    401: "Not logged in.",
+    403: "The role does not allow this, or the CSRF token (x-csrftoken header) is missing or wrong.",
+    404: "No such thing, or the link is not valid.",
+    409: "Conflicts with the current state (a slot just taken, a booking already confirmed or passed).",
+    410: "The slot's hold has expired.",
+}
+
+
+def error_responses(*status_codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI `responses=` for a JSON route: the errors it can answer with, all shaped as ErrorBody."""
+    return {
+        code: ResponseSpec(
+            data_container=ErrorBody, description=_ERROR_DESCRIPTIONS[code], generate_examples=False
+        )
+        for code in status_codes
+    }

@@ -53,14 +53,19 @@ def _wants_json(request: Request[Any, Any, Any]) -> bool:
 
 
 def _error_response(
-    request: Request[Any, Any, Any], status: int, message: str, **extra: Any
+    request: Request[Any, Any, Any],
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Response[Any]:
     if _wants_json(request):
-        return Response({"detail": message, **extra}, status_code=status)
+        return Response({"detail": message, **extra}, status_code=status, headers=headers)
     return Template(  # type: ignore[return-value]
         template_name="error.html",
         context={"status": status, "message": message, **extra},
         status_code=status,
+        headers=headers,
     )
 
 
@@ -106,7 +111,8 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     if exc.status_code >= 500:
         log.error("server error on %s: %s", request.url.path, exc.detail)
         return _error_response(request, exc.status_code, gettext("Something went wrong on our side."))
-    return _error_response(request, exc.status_code, gettext(str(exc.detail)))
+    # Litestar's own headers stay: a 405 must say which methods the path allows (`Allow`, RFC 9110).
+    return _error_response(request, exc.status_code, gettext(str(exc.detail)), headers=exc.headers)
 
 
 def _crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -183,7 +189,11 @@ def create_app(
         },
         middleware=[
             SecurityHeadersMiddleware(),
-            DefineMiddleware(LoginSessionMiddleware, exclude=["^/static", "^/health$"]),
+            # OPTIONS too, which Litestar skips by default (for CORS preflights, which we do not serve):
+            # the role guards read `request.user`, unset on a request the middleware skipped (a 500).
+            DefineMiddleware(
+                LoginSessionMiddleware, exclude=["^/static", "^/health$"], exclude_http_methods=[]
+            ),
         ],
         csrf_config=csrf_config(settings),
         template_config=create_template_config(settings.site_timezone),

@@ -68,6 +68,13 @@ MODES: dict[str, str] = {
 NAME_MAX = 40
 NOTES_MAX = 1000
 NEXT_FREE_SHOWN = 5
+# Primary keys are INTEGER columns (PostgreSQL int4). SQLite raises OverflowError past 2**63 - 1 and
+# asyncpg refuses past 2**31 - 1, so ids from a URL or a JSON body are checked against this first.
+MAX_ROW_ID = 2**31 - 1
+# No slot is near either end of Python's calendar; a start there (year 1 or 9999 with an offset) cannot be
+# moved into UTC or the site's zone without OverflowError, so parse_start refuses it like any bad time.
+_FIRST_START = datetime.min.replace(tzinfo=ZoneInfo("UTC")) + timedelta(days=2)
+_LAST_START = datetime.max.replace(tzinfo=ZoneInfo("UTC")) - timedelta(days=2)
 
 
 class BookingInvalid(FormInvalid):
@@ -161,7 +168,7 @@ def parse_start(raw: str) -> datetime:
         value = datetime.fromisoformat(raw.strip())
     except ValueError:
         value = None
-    if value is None or value.tzinfo is None:
+    if value is None or value.tzinfo is None or not _FIRST_START <= value <= _LAST_START:
         raise BookingInvalid({"starts_at": N_("Choose a time from the list of free times.")})
     return value
 
@@ -176,7 +183,8 @@ def _as_utc(value: datetime) -> datetime:
 
 
 async def load_expert(session: AsyncSession, expert_id: int) -> Expert:
-    expert = await session.get(Expert, expert_id)
+    # An id past the INTEGER key range names no expert; sent to the driver it is an error, not "no row".
+    expert = await session.get(Expert, expert_id) if 0 < expert_id <= MAX_ROW_ID else None
     if expert is None or not expert.active:
         raise NotFound(N_("This expert is not taking bookings."))
     return expert

@@ -17,7 +17,7 @@ from litestar.response import Redirect, Response, Template
 
 from app.accounts import Role, StaffUser
 from app.db import DbSession
-from app.errors import FormInvalid, UserFacingError
+from app.errors import FormInvalid, UserFacingError, error_responses
 from app.i18n import N_, current_locale, gettext
 from app.privacy import CipherDep
 from app.security import requires_roles
@@ -372,14 +372,14 @@ async def api_experts(db: DbSession) -> list[dict[str, Any]]:
     ]
 
 
-@get("/api/experts/{expert_id:int}/slots", name="api:slots")
+@get("/api/experts/{expert_id:int}/slots", name="api:slots", responses=error_responses(400, 404))
 async def api_slots(db: DbSession, settings: SettingsDep, expert_id: FromPath[int]) -> dict[str, Any]:
     expert = await load_expert(db, expert_id)
     slots = await slots_for_expert(db, settings, expert)
     return {"expert_id": expert_id, "slot_minutes": expert.slot_minutes, "slots": [iso_utc(s) for s in slots]}
 
 
-@post("/api/bookings", name="api:hold", status_code=201)
+@post("/api/bookings", name="api:hold", status_code=201, responses=error_responses(400, 403, 404, 409))
 async def api_hold(
     db: DbSession, settings: SettingsDep, cipher: CipherDep, data: JSONBody[BookingIn]
 ) -> dict[str, Any]:
@@ -403,7 +403,12 @@ async def api_hold(
     }
 
 
-@post("/api/bookings/{verify_token:str}/confirm", name="api:confirm", status_code=200)
+@post(
+    "/api/bookings/{verify_token:str}/confirm",
+    name="api:confirm",
+    status_code=200,
+    responses=error_responses(400, 403, 404, 409, 410),
+)
 async def api_confirm(
     db: DbSession,
     settings: SettingsDep,
@@ -419,7 +424,12 @@ async def api_confirm(
     }
 
 
-@post("/api/bookings/manage/{manage_token:str}/cancel", name="api:cancel", status_code=200)
+@post(
+    "/api/bookings/manage/{manage_token:str}/cancel",
+    name="api:cancel",
+    status_code=200,
+    responses=error_responses(400, 403, 404, 409),
+)
 async def api_cancel(
     db: DbSession, settings: SettingsDep, cipher: CipherDep, manage_token: FromPath[str]
 ) -> dict[str, Any]:

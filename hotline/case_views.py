@@ -12,9 +12,10 @@ from app.audit import record_audit
 from app.db import AsyncSession
 from app.errors import FormInvalid, NotFound
 from app.i18n import N_
+from app.mainland_formats import InvalidFormat
 from app.privacy import FieldCipher, mask_phone
 from booking.models import Appointment, Expert
-from hotline.intake import CALLER_PHONE_CONTEXT, SUMMARY_CONTEXT
+from hotline.intake import CALLER_PHONE_CONTEXT, SUMMARY_CONTEXT, normalize_case_number
 from hotline.models import Call, ReferralCase
 from hotline.repeat_callers import RelatedCase, cases_called_about_from
 from hotline.taxonomy import CASE_STATUSES, LINES, URGENCIES
@@ -182,7 +183,17 @@ def _masked(cipher: FieldCipher, phone_ciphertext: str | None) -> str:
 
 async def find_case(session: AsyncSession, number: str) -> ReferralCase:
     """The case row alone (number, line, category, urgency: what the unaudited list shows too); NotFound."""
-    case = (await session.exec(select(ReferralCase).where(ReferralCase.number == number.upper()))).first()
+    # Only a well-formed number is looked up: any text can arrive in a URL, and PostgreSQL refuses some
+    # (a NUL byte is an error there, a 500, not "no such case").
+    try:
+        wanted = normalize_case_number(number)
+    except InvalidFormat:
+        wanted = None
+    case = (
+        (await session.exec(select(ReferralCase).where(ReferralCase.number == wanted))).first()
+        if wanted
+        else None
+    )
     if case is None:
         raise NotFound(N_("No case has this number."))
     return case

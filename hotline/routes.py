@@ -16,7 +16,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, URLEn
 from litestar.response import Redirect, Response, Template
 
 from app.db import DbSession
-from app.errors import FormInvalid
+from app.errors import FormInvalid, error_responses
 from app.i18n import gettext
 from app.pages import client_ip
 from app.privacy import CipherDep
@@ -154,7 +154,13 @@ class HotlineApi(Controller):
     guards = (hotline_staff_only,)
     tags = ("hotline",)
 
-    @post("/calls", name="api:log_call", operation_id="LogCall", status_code=201)
+    @post(
+        "/calls",
+        name="api:log_call",
+        operation_id="LogCall",
+        status_code=201,
+        responses=error_responses(400, 401, 403),
+    )
     async def create_call(
         self,
         request: StaffRequest,
@@ -179,7 +185,7 @@ class HotlineApi(Controller):
             earlier_cases=logged.earlier_cases,
         )
 
-    @get("/cases", name="api:cases", operation_id="ListCases")
+    @get("/cases", name="api:cases", operation_id="ListCases", responses=error_responses(400, 401, 403))
     async def cases(
         self,
         db: DbSession,
@@ -193,7 +199,12 @@ class HotlineApi(Controller):
         filters = CaseFilters.checked(line=line, urgency=urgency, status=status)
         return await list_cases(db, cipher, filters=filters, page=page)
 
-    @get("/cases/{number:str}", name="api:case", operation_id="ReadCase")
+    @get(
+        "/cases/{number:str}",
+        name="api:case",
+        operation_id="ReadCase",
+        responses=error_responses(400, 401, 403, 404),
+    )
     async def case(
         self, request: StaffRequest, db: DbSession, cipher: CipherDep, number: FromPath[str]
     ) -> CaseDetail:

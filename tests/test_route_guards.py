@@ -99,3 +99,24 @@ async def test_staff_without_a_hotline_role_are_refused_every_hotline_route(app,
         else:
             response = await client.get(_concrete(path), follow_redirects=False)
         assert response.status_code == 403, (role, method, path, response.status_code)
+
+
+async def test_options_requests_are_answered_not_a_server_error(client, engine):
+    """Litestar's authentication middleware skips OPTIONS unless told otherwise; the role guards then found
+    no user in the request and every OPTIONS to a staff route was a 500 (found by tests/test_api_fuzz.py)."""
+    anonymous = await client.options("/api/cases")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["detail"] == "请先登录。"
+    await log_in(client, engine, Role.OPERATOR)
+    allowed = await client.options("/api/cases")
+    assert allowed.status_code == 204
+    assert "GET" in allowed.headers["allow"]
+
+
+async def test_a_method_the_path_does_not_take_is_405_and_says_which_it_takes(client, engine):
+    """RFC 9110: a 405 carries `Allow`. Our error handler used to drop the header Litestar had set."""
+    await log_in(client, engine, Role.OPERATOR)
+    response = await client.delete("/api/cases", headers={"x-csrftoken": client.cookies["fh_csrf"]})
+    assert response.status_code == 405
+    assert "GET" in response.headers["allow"]
+    assert response.json()["detail"]

@@ -171,3 +171,52 @@ async def test_api_refuses_a_post_without_the_csrf_header(client, engine):
 async def test_unknown_booking_links_are_404(client):
     assert (await client.get("/book/verify/not-a-token")).status_code == 404
     assert (await client.get("/book/manage/not-a-token")).status_code == 404
+
+
+async def test_api_expert_ids_past_the_database_integer_are_404_not_a_server_error(client, engine):
+    """An id no INTEGER key can hold went to the driver, which refused it (SQLite OverflowError, asyncpg
+    DataError): a 500 instead of "not taking bookings" (found by tests/test_api_fuzz.py)."""
+    expert = await add_expert(engine)
+    start = (await _free_slots(client, expert.id))[0]
+    for expert_id in (2**31, 2**63, 2**64):
+        slots = await client.get(f"/api/experts/{expert_id}/slots")
+        assert slots.status_code == 404
+        assert slots.json()["detail"] == "该专家目前不接受预约。"
+        held = await post_json(
+            client,
+            "/api/bookings",
+            {
+                "expert_id": expert_id,
+                "starts_at": start,
+                "mode": "phone",
+                "name": "李女士",
+                "phone": "13812345678",
+            },
+        )
+        assert held.status_code == 404
+        assert (await client.get(f"/book/experts/{expert_id}")).status_code == 404
+    assert await appointments(engine) == []
+
+
+async def test_a_start_at_the_ends_of_the_calendar_is_refused_as_a_bad_time(client, engine):
+    """Year 1 or 9999 with an offset parses, but cannot be moved into UTC or the site's zone (OverflowError,
+    a 500). It is refused like any time that is not a free slot (found by tests/test_api_fuzz.py)."""
+    expert = await add_expert(engine)
+    for start in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "9999-12-31T23:00:00Z"):
+        api = await post_json(
+            client,
+            "/api/bookings",
+            {
+                "expert_id": expert.id,
+                "starts_at": start,
+                "mode": "phone",
+                "name": "李女士",
+                "phone": "13812345678",
+            },
+        )
+        assert api.status_code == 400, start
+        assert api.json()["errors"] == {"starts_at": "请从可预约时间中选择。"}
+        page = await client.get(f"/book/experts/{expert.id}/form", params={"starts_at": start})
+        assert page.status_code == 400, start
+    assert await appointments(engine) == []
+    assert await outbox_rows(engine) == []

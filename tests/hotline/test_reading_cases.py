@@ -127,6 +127,19 @@ async def test_unknown_case_number_shows_a_404_page(client, engine):
     assert await count_rows(engine, "audit_event", "action = 'case.read'") == 0
 
 
+async def test_a_case_number_with_a_nul_byte_is_404_not_a_server_error(client, engine):
+    """PostgreSQL refuses a NUL byte in text, so looking such a "number" up was a 500; a number that
+    cannot be one is now not looked up at all (found by tests/test_api_fuzz.py)."""
+    await log_in(client, engine, Role.OPERATOR)
+    number = (await post_json(client, "/api/calls", a_call())).json()["case_number"]
+    for wanted in (f"{number}%00", "%00"):
+        api = await client.get(f"/api/cases/{wanted}")
+        assert api.status_code == 404, wanted
+        assert api.json()["detail"] == "没有这个编号的个案。"
+        assert (await client.get(f"/hotline/cases/{wanted}")).status_code == 404
+    assert (await client.get(f"/api/cases/{number.lower()}")).status_code == 200
+
+
 async def test_repeat_caller_is_recognised_by_blind_index_without_decrypting(client, engine, settings):
     await log_in(client, engine, Role.OPERATOR)
     first = (await post_json(client, "/api/calls", a_call())).json()
