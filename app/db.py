@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar.di import NamedDependency
 from sqlalchemy import DateTime, event
@@ -22,9 +22,15 @@ __all__ = [
     "async_database_url",
     "create_engine",
     "create_sessionmaker",
+    "get_by_outside_id",
     "utcnow",
 ]
 
+
+Row = TypeVar("Row", bound=SQLModel)
+# Primary keys are INTEGER columns (PostgreSQL int4). SQLite raises OverflowError past 2**63 - 1 and
+# asyncpg refuses past 2**31 - 1, so an id from a URL, a form or a JSON body is checked against this.
+MAX_ROW_ID = 2**31 - 1
 
 # Route handlers declare `db: DbSession`: the request-scoped session provided by app.server.
 DbSession = NamedDependency[AsyncSession]
@@ -101,3 +107,9 @@ async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterato
         finally:
             if session.in_transaction():
                 await session.rollback()
+
+
+async def get_by_outside_id(session: AsyncSession, model: type[Row], row_id: int) -> Row | None:
+    """`session.get` for an id a request supplied: one outside the key range names no row (None), where
+    handing it to the driver would be an error (a 500) instead of "not found"."""
+    return await session.get(model, row_id) if 0 < row_id <= MAX_ROW_ID else None

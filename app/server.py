@@ -26,6 +26,7 @@ from app import pages
 from app.db import AsyncSession, create_engine, create_sessionmaker
 from app.errors import UserFacingError
 from app.i18n import gettext, negotiate_locale, use_locale
+from app.nul_guard import RefuseNulMiddleware
 from app.privacy import FieldCipher
 from app.security import LoginSessionMiddleware, csrf_config
 from app.security_headers import SecurityHeadersMiddleware
@@ -189,6 +190,7 @@ def create_app(
         },
         middleware=[
             SecurityHeadersMiddleware(),
+            RefuseNulMiddleware(),
             # OPTIONS too, which Litestar skips by default (for CORS preflights, which we do not serve):
             # the role guards read `request.user`, unset on a request the middleware skipped (a 500).
             DefineMiddleware(

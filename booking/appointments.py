@@ -25,7 +25,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from app.db import AsyncSession, utcnow
+from app.db import AsyncSession, get_by_outside_id, utcnow
 from app.errors import Conflict, FormInvalid, NotFound, UserFacingError
 from app.i18n import N_, load_translations
 from app.mainland_formats import InvalidFormat, normalize_mainland_mobile
@@ -68,9 +68,6 @@ MODES: dict[str, str] = {
 NAME_MAX = 40
 NOTES_MAX = 1000
 NEXT_FREE_SHOWN = 5
-# Primary keys are INTEGER columns (PostgreSQL int4). SQLite raises OverflowError past 2**63 - 1 and
-# asyncpg refuses past 2**31 - 1, so ids from a URL or a JSON body are checked against this first.
-MAX_ROW_ID = 2**31 - 1
 # No slot is near either end of Python's calendar; a start there (year 1 or 9999 with an offset) cannot be
 # moved into UTC or the site's zone without OverflowError, so parse_start refuses it like any bad time.
 _FIRST_START = datetime.min.replace(tzinfo=ZoneInfo("UTC")) + timedelta(days=2)
@@ -183,8 +180,7 @@ def _as_utc(value: datetime) -> datetime:
 
 
 async def load_expert(session: AsyncSession, expert_id: int) -> Expert:
-    # An id past the INTEGER key range names no expert; sent to the driver it is an error, not "no row".
-    expert = await session.get(Expert, expert_id) if 0 < expert_id <= MAX_ROW_ID else None
+    expert = await get_by_outside_id(session, Expert, expert_id)
     if expert is None or not expert.active:
         raise NotFound(N_("This expert is not taking bookings."))
     return expert

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from app.accounts import Role, StaffUser
 from app.audit import record_audit
-from app.db import AsyncSession, utcnow
+from app.db import AsyncSession, get_by_outside_id, utcnow
 from app.errors import FormInvalid, NotFound
 from app.i18n import N_
 from app.privacy import FieldCipher, mask_name, mask_phone
@@ -163,10 +163,10 @@ def parse_expert_form(form: dict[str, list[str]]) -> ExpertDraft:
 
 async def create_expert(session: AsyncSession, draft: ExpertDraft) -> Expert:
     """Save the expert, a new site if named, and the weekly rules in one transaction."""
-    if draft.site_id is not None and await session.get(Site, draft.site_id) is None:
+    if draft.site_id is not None and await get_by_outside_id(session, Site, draft.site_id) is None:
         raise FormInvalid({"site": N_("Choose a site from the list or enter a new one.")})
     if draft.user_id is not None:
-        user = await session.get(StaffUser, draft.user_id)
+        user = await get_by_outside_id(session, StaffUser, draft.user_id)
         if user is None or user.role != Role.EXPERT.value:
             raise FormInvalid({"user_id": N_("Link only a staff account with the expert role.")})
     site_id = draft.site_id
@@ -198,7 +198,7 @@ async def create_expert(session: AsyncSession, draft: ExpertDraft) -> Expert:
 
 async def regenerate_feed_token(session: AsyncSession, expert_id: int) -> Expert:
     """A new secret feed URL; the old one stops working at once (e.g. after a lost phone)."""
-    expert = await session.get(Expert, expert_id)
+    expert = await get_by_outside_id(session, Expert, expert_id)
     if expert is None:
         raise NotFound(N_("No such expert."))
     expert.feed_token = secrets.token_urlsafe(32)
@@ -308,7 +308,7 @@ async def expert_schedule(
     session: AsyncSession, cipher: FieldCipher, viewer: StaffUser, expert_id: int, *, client_ip: str | None
 ) -> ExpertSchedule:
     """An expert's page. Experts may open only their own; every opening is written to the audit log."""
-    expert = await session.get(Expert, expert_id)
+    expert = await get_by_outside_id(session, Expert, expert_id)
     if expert is None:
         raise NotFound(N_("No such expert."))
     own = viewer.role == Role.EXPERT.value

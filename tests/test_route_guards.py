@@ -10,8 +10,12 @@ import re
 
 import pytest
 from litestar import Litestar
+from sqlalchemy import func
+from sqlmodel import select
 
 from app.accounts import Role
+from app.audit import AuditEvent
+from app.db import create_sessionmaker
 from tests.conftest import log_in
 
 # path -> why anyone may reach it without a staff login.
@@ -120,3 +124,23 @@ async def test_a_method_the_path_does_not_take_is_405_and_says_which_it_takes(cl
     assert response.status_code == 405
     assert "GET" in response.headers["allow"]
     assert response.json()["detail"]
+
+
+async def test_nul_characters_are_refused_at_the_door_and_change_nothing(client, engine):
+    await client.get("/login")
+    token = client.cookies["fh_csrf"]
+    login = await client.post(
+        "/login",
+        data={"username": "chen\x00", "password": "x", "_csrf_token": token},
+        headers={"accept-language": ""},
+    )
+    assert login.status_code == 400 and "NUL" in login.text and "无法保存" in login.text
+    booking = await client.post(
+        "/api/bookings",
+        content=b'{"expert_id": 1, "starts_at": "2030-01-01T01:00:00Z", "name": "\\u0000", "phone": "x"}',
+        headers={"x-csrftoken": token, "content-type": "application/json", "accept": "application/json"},
+    )
+    assert booking.status_code == 400 and "NUL" in booking.json()["detail"]
+    assert (await client.get("/api/cases/12355-2026-000001%00")).status_code == 400
+    async with create_sessionmaker(engine)() as session:
+        assert (await session.exec(select(func.count()).select_from(AuditEvent))).one() == 0

@@ -178,3 +178,18 @@ async def test_coordinator_sees_masked_bookings_and_regenerating_the_feed_kills_
     assert fresh is not None and fresh.feed_token != expert.feed_token
     assert (await client.get(f"/calendar/experts/{fresh.feed_token}.ics")).status_code == 200
     assert "roster.schedule.read" in actions
+
+
+@pytest.mark.parametrize("expert_id", [2**31, 2**63, 2**64])
+async def test_ids_beyond_the_key_range_are_not_found_not_a_crash(client, engine, expert_id):
+    await log_in(client, engine, Role.COORDINATOR)
+    assert (await client.get(f"/roster/experts/{expert_id}")).status_code == 404
+    regenerate = await post_form(client, f"/roster/experts/{expert_id}/feed-token", {})
+    assert regenerate.status_code == 404
+    form = await post_form(
+        client,
+        "/roster/experts/new",
+        {"name": "周老师", "specialties": "parenting", "modes": "phone", "site_id": str(expert_id)},
+    )
+    assert form.status_code == 400
+    assert await _count(engine, Expert) == 0
