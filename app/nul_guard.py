@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 
 from litestar.enums import ScopeType
-from litestar.exceptions import ClientException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import UserFacingError
 from app.i18n import N_
 
 __all__ = ["RefuseNulMiddleware"]
@@ -23,8 +23,8 @@ _NUL = re.compile(rb"\x00|%00|\\u0000", re.IGNORECASE)
 MESSAGE = N_("The request contains a character that cannot be saved (NUL). Remove it and try again.")
 
 
-def _refuse() -> ClientException:
-    return ClientException(detail=MESSAGE)
+def _refuse() -> UserFacingError:
+    return UserFacingError(MESSAGE)
 
 
 class RefuseNulMiddleware(ASGIMiddleware):

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app import pages
 from app.db import AsyncSession, create_engine, create_sessionmaker
 from app.errors import UserFacingError
-from app.i18n import gettext, negotiate_locale, use_locale
+from app.i18n import N_, gettext, negotiate_locale, use_locale
 from app.nul_guard import RefuseNulMiddleware
 from app.privacy import FieldCipher
 from app.security import LoginSessionMiddleware, csrf_config
@@ -104,6 +104,15 @@ def _invalid(request: Request[Any, Any, Any], exc: ValidationException) -> Respo
     )
 
 
+_PLAIN_HTTP_ERRORS = {
+    400: N_("The request could not be understood: its data is incomplete or malformed."),
+    405: N_("This address does not accept this kind of request."),
+    413: N_("The request is too large."),
+    415: N_("The request's data is in a format this address does not accept."),
+    429: N_("Too many requests. Wait a moment, then try again."),
+}
+
+
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if exc.status_code == 403 and "csrf" in str(exc.detail).lower():
         return _error_response(
@@ -112,8 +121,10 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     if exc.status_code >= 500:
         log.error("server error on %s: %s", request.url.path, exc.detail)
         return _error_response(request, exc.status_code, gettext("Something went wrong on our side."))
-    # Litestar's own headers stay: a 405 must say which methods the path allows (`Allow`, RFC 9110).
-    return _error_response(request, exc.status_code, gettext(str(exc.detail)), headers=exc.headers)
+    # Litestar's own details are technical English ("Input data was truncated"); a person gets a sentence
+    # in their language. Its headers stay: a 405 must say which methods the path allows (`Allow`).
+    message = _PLAIN_HTTP_ERRORS.get(exc.status_code, N_("The request could not be understood."))
+    return _error_response(request, exc.status_code, gettext(message), headers=exc.headers)
 
 
 def _crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
