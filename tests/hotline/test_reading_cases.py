@@ -127,16 +127,20 @@ async def test_unknown_case_number_shows_a_404_page(client, engine):
     assert await count_rows(engine, "audit_event", "action = 'case.read'") == 0
 
 
-async def test_a_case_number_with_a_nul_byte_is_404_not_a_server_error(client, engine):
-    """PostgreSQL refuses a NUL byte in text, so looking such a "number" up was a 500; a number that
-    cannot be one is now not looked up at all (found by tests/test_api_fuzz.py)."""
+async def test_a_malformed_case_number_is_not_found_and_a_nul_byte_is_refused(client, engine):
+    """PostgreSQL refuses a NUL byte in text, so looking such a "number" up was a 500 (found by
+    tests/test_api_fuzz.py). NUL is now refused at the door, and a number that cannot be one is not
+    looked up at all."""
     await log_in(client, engine, Role.OPERATOR)
     number = (await post_json(client, "/api/calls", a_call())).json()["case_number"]
     for wanted in (f"{number}%00", "%00"):
         api = await client.get(f"/api/cases/{wanted}")
+        assert api.status_code == 400 and "NUL" in api.json()["detail"], wanted
+        assert (await client.get(f"/hotline/cases/{wanted}")).status_code == 400
+    for wanted in (f"{number}x", "not-a-number", "12355-2026"):
+        api = await client.get(f"/api/cases/{wanted}")
         assert api.status_code == 404, wanted
         assert api.json()["detail"] == "没有这个编号的个案。"
-        assert (await client.get(f"/hotline/cases/{wanted}")).status_code == 404
     assert (await client.get(f"/api/cases/{number.lower()}")).status_code == 200
 
 
