@@ -1,0 +1,151 @@
+"""Machine-readable booking: experts' secret calendar feeds and the JSON API for parents' apps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, JSONBody
+from litestar.response import Response
+
+from app.db import DbSession
+from app.errors import error_responses
+from app.i18n import current_locale
+from app.privacy import CipherDep
+from app.settings import SettingsDep
+from booking import roster
+from booking.appointments import (
+    ParentDetails,
+    cancel_by_manage_token,
+    confirm_with_code,
+    hold_slot,
+    iso_utc,
+    load_expert,
+    parse_start,
+    slots_for_expert,
+)
+from booking.calendar import feed_for_token
+
+__all__ = ["ROUTES"]
+
+# ---- calendar feeds -----------------------------------------------------------------------------------
+
+
+@get("/calendar/experts/{feed:str}", name="calendar:expert_feed")
+async def expert_feed(
+    db: DbSession, settings: SettingsDep, cipher: CipherDep, feed: FromPath[str]
+) -> Response[bytes]:
+    # Litestar path parameters are whole segments, so the ".ics" suffix is checked here.
+    if not feed.endswith(".ics"):
+        raise NotFoundException()
+    body = await feed_for_token(db, cipher, settings, feed.removesuffix(".ics"))
+    return Response(
+        body,
+        media_type="text/calendar",  # Litestar appends "; charset=utf-8" to text/* types
+        headers={"Cache-Control": "private, max-age=300", "Referrer-Policy": "no-referrer"},
+    )
+
+
+# ---- JSON API -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class BookingIn:
+    expert_id: int
+    starts_at: str
+    mode: str
+    name: str
+    phone: str
+    topic: str = "parenting"
+    notes: str = ""
+
+
+@dataclass
+class CodeIn:
+    code: str
+
+
+@get("/api/experts", name="api:experts")
+async def api_experts(db: DbSession) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": expert.id,
+            "name": expert.name,
+            "title": expert.title,
+            "specialties": expert.specialty_codes,
+            "modes": expert.mode_codes,
+            "site": site.name if site else None,
+            "slot_minutes": expert.slot_minutes,
+        }
+        for expert, site in await roster.list_experts(db, active_only=True)
+    ]
+
+
+@get("/api/experts/{expert_id:int}/slots", name="api:slots", responses=error_responses(400, 404))
+async def api_slots(db: DbSession, settings: SettingsDep, expert_id: FromPath[int]) -> dict[str, Any]:
+    expert = await load_expert(db, expert_id)
+    slots = await slots_for_expert(db, settings, expert)
+    return {"expert_id": expert_id, "slot_minutes": expert.slot_minutes, "slots": [iso_utc(s) for s in slots]}
+
+
+@post("/api/bookings", name="api:hold", status_code=201, responses=error_responses(400, 403, 404, 409))
+async def api_hold(
+    db: DbSession, settings: SettingsDep, cipher: CipherDep, data: JSONBody[BookingIn]
+) -> dict[str, Any]:
+    held = await hold_slot(
+        db,
+        cipher,
+        settings,
+        expert_id=data.expert_id,
+        starts_at=parse_start(data.starts_at),
+        mode=data.mode,
+        details=ParentDetails(data.name, data.phone, data.topic, data.notes),
+        locale=current_locale(),
+    )
+    return {
+        "appointment_id": held.appointment.id,
+        "status": held.appointment.status,
+        "verify_token": held.verify_token,
+        "hold_expires_at": iso_utc(held.appointment.hold_expires_at)
+        if held.appointment.hold_expires_at
+        else None,
+    }
+
+
+@post(
+    "/api/bookings/{verify_token:str}/confirm",
+    name="api:confirm",
+    status_code=200,
+    responses=error_responses(400, 403, 404, 409, 410),
+)
+async def api_confirm(
+    db: DbSession,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    verify_token: FromPath[str],
+    data: JSONBody[CodeIn],
+) -> dict[str, Any]:
+    confirmed = await confirm_with_code(db, cipher, settings, verify_token=verify_token, code=data.code)
+    return {
+        "appointment_id": confirmed.appointment.id,
+        "status": confirmed.appointment.status,
+        "manage_token": confirmed.manage_token,
+    }
+
+
+@post(
+    "/api/bookings/manage/{manage_token:str}/cancel",
+    name="api:cancel",
+    status_code=200,
+    responses=error_responses(400, 403, 404, 409),
+)
+async def api_cancel(
+    db: DbSession, settings: SettingsDep, cipher: CipherDep, manage_token: FromPath[str]
+) -> dict[str, Any]:
+    appointment = await cancel_by_manage_token(db, cipher, settings, manage_token=manage_token)
+    return {"appointment_id": appointment.id, "status": appointment.status}
+
+
+ROUTES: list[Any] = [expert_feed, api_experts, api_slots, api_hold, api_confirm, api_cancel]
