@@ -67,33 +67,73 @@ class CodeIn:
     code: str
 
 
+# Typed answers, so the OpenAPI description says what a client gets back (and the fuzz test checks it).
+@dataclass(frozen=True)
+class ExpertOut:
+    id: int
+    name: str
+    title: str
+    specialties: list[str]
+    modes: list[str]
+    site: str | None
+    slot_minutes: int
+
+
+@dataclass(frozen=True)
+class SlotsOut:
+    expert_id: int
+    slot_minutes: int
+    slots: list[str]  # ISO 8601 UTC starts, soonest first
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    appointment_id: int
+    status: str
+    verify_token: str  # confirm with the SMS code at /api/bookings/{verify_token}/confirm
+    hold_expires_at: str | None
+
+
+@dataclass(frozen=True)
+class ConfirmedOut:
+    appointment_id: int
+    status: str
+    manage_token: str  # cancel at /api/bookings/manage/{manage_token}/cancel
+
+
+@dataclass(frozen=True)
+class AppointmentStatusOut:
+    appointment_id: int
+    status: str
+
+
 @get("/api/experts", name="api:experts")
-async def api_experts(db: DbSession) -> list[dict[str, Any]]:
+async def api_experts(db: DbSession) -> list[ExpertOut]:
     return [
-        {
-            "id": expert.id,
-            "name": expert.name,
-            "title": expert.title,
-            "specialties": expert.specialty_codes,
-            "modes": expert.mode_codes,
-            "site": site.name if site else None,
-            "slot_minutes": expert.slot_minutes,
-        }
+        ExpertOut(
+            id=expert.id or 0,
+            name=expert.name,
+            title=expert.title,
+            specialties=expert.specialty_codes,
+            modes=expert.mode_codes,
+            site=site.name if site else None,
+            slot_minutes=expert.slot_minutes,
+        )
         for expert, site in await roster.list_experts(db, active_only=True)
     ]
 
 
 @get("/api/experts/{expert_id:int}/slots", name="api:slots", responses=error_responses(400, 404))
-async def api_slots(db: DbSession, settings: SettingsDep, expert_id: FromPath[int]) -> dict[str, Any]:
+async def api_slots(db: DbSession, settings: SettingsDep, expert_id: FromPath[int]) -> SlotsOut:
     expert = await load_expert(db, expert_id)
     slots = await slots_for_expert(db, settings, expert)
-    return {"expert_id": expert_id, "slot_minutes": expert.slot_minutes, "slots": [iso_utc(s) for s in slots]}
+    return SlotsOut(expert_id=expert_id, slot_minutes=expert.slot_minutes, slots=[iso_utc(s) for s in slots])
 
 
 @post("/api/bookings", name="api:hold", status_code=201, responses=error_responses(400, 403, 404, 409))
 async def api_hold(
     db: DbSession, settings: SettingsDep, cipher: CipherDep, data: JSONBody[BookingIn]
-) -> dict[str, Any]:
+) -> HeldOut:
     held = await hold_slot(
         db,
         cipher,
@@ -104,14 +144,13 @@ async def api_hold(
         details=ParentDetails(data.name, data.phone, data.topic, data.notes),
         locale=current_locale(),
     )
-    return {
-        "appointment_id": held.appointment.id,
-        "status": held.appointment.status,
-        "verify_token": held.verify_token,
-        "hold_expires_at": iso_utc(held.appointment.hold_expires_at)
-        if held.appointment.hold_expires_at
-        else None,
-    }
+    expires = held.appointment.hold_expires_at
+    return HeldOut(
+        appointment_id=held.appointment.id or 0,
+        status=held.appointment.status,
+        verify_token=held.verify_token,
+        hold_expires_at=iso_utc(expires) if expires else None,
+    )
 
 
 @post(
@@ -126,13 +165,13 @@ async def api_confirm(
     cipher: CipherDep,
     verify_token: FromPath[str],
     data: JSONBody[CodeIn],
-) -> dict[str, Any]:
+) -> ConfirmedOut:
     confirmed = await confirm_with_code(db, cipher, settings, verify_token=verify_token, code=data.code)
-    return {
-        "appointment_id": confirmed.appointment.id,
-        "status": confirmed.appointment.status,
-        "manage_token": confirmed.manage_token,
-    }
+    return ConfirmedOut(
+        appointment_id=confirmed.appointment.id or 0,
+        status=confirmed.appointment.status,
+        manage_token=confirmed.manage_token,
+    )
 
 
 @post(
@@ -143,9 +182,9 @@ async def api_confirm(
 )
 async def api_cancel(
     db: DbSession, settings: SettingsDep, cipher: CipherDep, manage_token: FromPath[str]
-) -> dict[str, Any]:
+) -> AppointmentStatusOut:
     appointment = await cancel_by_manage_token(db, cipher, settings, manage_token=manage_token)
-    return {"appointment_id": appointment.id, "status": appointment.status}
+    return AppointmentStatusOut(appointment_id=appointment.id or 0, status=appointment.status)
 
 
 ROUTES: list[Any] = [expert_feed, api_experts, api_slots, api_hold, api_confirm, api_cancel]
