@@ -134,7 +134,7 @@ async def test_audit_log_refuses_updates_and_deletes(engine):
     for statement in ("UPDATE audit_event SET action = 'forged'", "DELETE FROM audit_event"):
         async with maker() as session:
             try:
-                await session.execute(text(statement))
+                await session.exec(text(statement))
                 await session.commit()
             except Exception as exc:  # the database itself refuses
                 assert "append-only" in str(exc)
