@@ -26,6 +26,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 def _worker(settings: Settings) -> None:
+    import booking.appointments  # noqa: F401  (registers the check that a reminder's appointment still stands)
     from notifications.worker import run_worker
 
     if settings.embedded_jobs:

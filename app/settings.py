@@ -64,6 +64,8 @@ class Settings:
     booking_min_notice_hours: int = 2
     booking_horizon_days: int = 28
     otp_max_attempts: int = 5
+    # SMS reminder this many hours before a confirmed consultation; 0 sends none.
+    reminder_hours_before: int = 24
     # Outbox
     outbox_sweep_seconds: int = 30
     outbox_max_attempts: int = 8
@@ -106,6 +108,7 @@ class Settings:
             secure_cookies=(_env("SECURE_COOKIES", "0") == "1"),
             debug=(_env("DEBUG", "0") == "1"),
             data_dir=data_dir,
+            reminder_hours_before=int(_env("REMINDER_HOURS_BEFORE", "24") or "24"),
         )
 
 

@@ -35,7 +35,7 @@ from app.templating import babel_locale
 from booking.availability import BusyPeriod, SlotPolicy, WeeklyWindow, free_slots
 from booking.models import ACTIVE_STATUSES, Appointment, AvailabilityRule, Expert, Site
 from hotline.taxonomy import CATEGORIES
-from notifications.outbox import enqueue, phone_index
+from notifications.outbox import enqueue, phone_index, register_still_wanted, withdraw
 from notifications.texts import render_sms
 
 __all__ = [
@@ -286,28 +286,59 @@ async def _enqueue_confirmation(
     appointment: Appointment,
     phone: str,
     manage_token: str,
+    now: datetime,
 ) -> None:
+    """The confirmation SMS and, in the same transaction, the reminder before the consultation.
+
+    Both are rendered now: the manage link carries a token that exists in clear only at confirm time.
+    """
     expert = await session.get(Expert, appointment.expert_id)
     assert expert is not None
-    body = render_sms(
-        "booking_confirmed",
-        locale=appointment.locale,
-        signature=settings.sms_signature,
-        expert_name=expert.name,
-        when=_sms_when(appointment.starts_at, settings, appointment.locale),
-        mode_label=load_translations(appointment.locale).gettext(MODES[appointment.mode]),
-        place=await _sms_place(session, expert, appointment.mode, appointment.locale),
-        manage_url=f"{settings.public_base_url}/book/manage/{manage_token}",
-    )
-    await enqueue(
-        session,
-        cipher,
-        kind="booking_confirmed",
-        to_e164=phone,
-        body=body,
-        related_type="appointment",
-        related_id=appointment.id,
-    )
+    context = {
+        "expert_name": expert.name,
+        "when": _sms_when(appointment.starts_at, settings, appointment.locale),
+        "mode_label": load_translations(appointment.locale).gettext(MODES[appointment.mode]),
+        "place": await _sms_place(session, expert, appointment.mode, appointment.locale),
+        "manage_url": f"{settings.public_base_url}/book/manage/{manage_token}",
+    }
+    due: list[tuple[str, datetime | None]] = [("booking_confirmed", None)]
+    reminder_at = _reminder_at(appointment, settings, now)
+    if reminder_at is not None:
+        due.append(("reminder", reminder_at))
+    for kind, not_before in due:
+        await enqueue(
+            session,
+            cipher,
+            kind=kind,
+            to_e164=phone,
+            body=render_sms(kind, locale=appointment.locale, signature=settings.sms_signature, **context),
+            related_type="appointment",
+            related_id=appointment.id,
+            not_before=not_before,
+        )
+
+
+def _reminder_at(appointment: Appointment, settings: Settings, now: datetime) -> datetime | None:
+    """When the reminder SMS is due, or None for no reminder.
+
+    Rule: a booking made less than `reminder_hours_before` ahead of its start gets no reminder — its
+    confirmation SMS has just gone out, and a second text minutes later says nothing new. A setting of 0
+    turns reminders off.
+    """
+    if settings.reminder_hours_before <= 0:
+        return None
+    due = appointment.starts_at - timedelta(hours=settings.reminder_hours_before)
+    return due if due > now else None
+
+
+async def _appointment_still_confirmed(session: AsyncSession, appointment_id: int) -> bool:
+    status = (await session.exec(select(Appointment.status).where(Appointment.id == appointment_id))).first()
+    return status == "confirmed"
+
+
+# Every cancel path calls `withdraw` for the reminder; this lets the worker check once more before sending,
+# for a path that forgets (notifications cannot ask booking itself: it imports neither booking nor hotline).
+register_still_wanted("appointment", ("reminder",), _appointment_still_confirmed)
 
 
 # ---- the transactions --------------------------------------------------------------------------------
@@ -548,7 +579,7 @@ async def confirm_with_code(
         raise HoldExpired()
     await session.refresh(appointment)
     phone = cipher.decrypt(appointment.parent_phone_ciphertext, context="appointment.parent_phone")
-    await _enqueue_confirmation(session, cipher, settings, appointment, phone, manage_token)
+    await _enqueue_confirmation(session, cipher, settings, appointment, phone, manage_token, now)
     await session.commit()
     return ConfirmedBooking(appointment=appointment, manage_token=manage_token)
 
@@ -601,6 +632,8 @@ async def cancel_by_manage_token(
         related_type="appointment",
         related_id=appointment.id,
     )
+    # The reminder must not go out for a consultation that no longer takes place.
+    await withdraw(session, related_type="appointment", related_id=appointment.id or 0, kind="reminder")
     await session.commit()
     return appointment
 
@@ -646,7 +679,7 @@ async def book_for_parent(
     appointment.sequence = 1
     appointment.booked_by_id = booked_by_id
     appointment.case_id = case_id
-    await _enqueue_confirmation(session, cipher, settings, appointment, clean.phone_e164, manage_token)
+    await _enqueue_confirmation(session, cipher, settings, appointment, clean.phone_e164, manage_token, now)
     if before_commit is not None:
         before_commit(appointment)
     await _commit_or_slot_taken(session, settings, appointment, now)

@@ -29,6 +29,7 @@ STATUS_CALLBACK_PATH = "/webhooks/twilio/sms-status"
 OUTBOX_ID_PARAM = "outbox"
 
 # Our outbox statuses by how far along they are. A row never moves down this list through a callback.
+# `suppressed` and `withdrawn` are absent on purpose: such a row was never sent, so no callback may touch it.
 _RANK = {
     "pending": 0,
     "sending": 0,

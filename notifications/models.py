@@ -15,14 +15,15 @@ __all__ = ["OutboxMessage", "SmsOptOut"]
 class OutboxMessage(SQLModel, table=True):
     """One SMS to send. Written in the same transaction as the booking it belongs to.
 
-    status: pending → sending → sent → delivered, or failed / undelivered / suppressed (opt-out).
+    status: pending → sending → sent → delivered, or failed / undelivered / suppressed (opt-out) /
+    withdrawn (never sent: no longer needed, e.g. the reminder of a cancelled appointment).
     Recipient and body are encrypted: the body can hold a one-time code or a manage link.
     """
 
     __tablename__ = "outbox_message"
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=40)  # otp | booking_confirmed | booking_cancelled | ...
+    kind: str = Field(max_length=40)  # otp | booking_confirmed | booking_cancelled | reminder
     to_ciphertext: str
     to_index: str = Field(max_length=64, index=True)
     body_ciphertext: str

@@ -9,23 +9,44 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from app.db import AsyncSession, utcnow
 from app.privacy import FieldCipher
 from notifications.models import OutboxMessage
 
-__all__ = ["Dispatcher", "attach_dispatcher", "enqueue", "phone_index"]
+__all__ = [
+    "WITHDRAWN",
+    "Dispatcher",
+    "StillWanted",
+    "attach_dispatcher",
+    "enqueue",
+    "phone_index",
+    "register_still_wanted",
+    "still_wanted",
+    "withdraw",
+]
 
 log = logging.getLogger(__name__)
 
 _PENDING_KEY = "outbox_new_ids"
 _DISPATCHER_KEY = "outbox_dispatcher"
 PHONE_INDEX_CONTEXT = "phone"
+
+# Terminal status of a row that was never sent because what it announced no longer holds (a reminder of
+# an appointment that was cancelled). Neither the worker's claim, the sweep nor a delivery callback
+# matches it: each of them only moves rows out of statuses they name.
+WITHDRAWN = "withdrawn"
+
+# (session, related_id) -> is the thing this row is about still as it was when the row was written?
+StillWanted = Callable[[AsyncSession, int], Awaitable[bool]]
+_STILL_WANTED: dict[tuple[str, str], StillWanted] = {}
 
 
 class Dispatcher(Protocol):
@@ -68,6 +89,43 @@ async def enqueue(
     if message.not_before <= utcnow():
         session.sync_session.info.setdefault(_PENDING_KEY, []).append(message.id)
     return message
+
+
+async def withdraw(session: AsyncSession, *, related_type: str, related_id: int, kind: str) -> int:
+    """In the caller's transaction, mark the `pending` rows of one kind for one related object as
+    withdrawn, so they are never sent. Returns how many. A row already claimed (`sending`) is past
+    stopping here; the worker asks `still_wanted` after its claim for that case."""
+    now = utcnow()
+    result = await session.exec(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.related_type) == related_type,
+            col(OutboxMessage.related_id) == related_id,
+            col(OutboxMessage.kind) == kind,
+            col(OutboxMessage.status) == "pending",
+        )
+        .values(status=WITHDRAWN, last_error="withdrawn: no longer needed", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def register_still_wanted(related_type: str, kinds: Iterable[str], check: StillWanted) -> None:
+    """Let the owner of `related_type` (booking, for appointments) tell the worker whether a row of one
+    of `kinds` is still wanted just before it is sent. Notifications stays free of booking imports: booking
+    registers the check when it is imported; the worker only calls what was registered."""
+    for kind in kinds:
+        _STILL_WANTED[(related_type, kind)] = check
+
+
+async def still_wanted(session: AsyncSession, message: OutboxMessage) -> bool:
+    """True unless a registered check says the row's related object changed so it must not go out."""
+    if message.related_type is None or message.related_id is None:
+        return True
+    check = _STILL_WANTED.get((message.related_type, message.kind))
+    if check is None:
+        return True
+    return await check(session, message.related_id)
 
 
 @event.listens_for(Session, "after_commit")

@@ -22,6 +22,7 @@ SMS_KINDS: dict[str, tuple[str, ...]] = {
     "otp": ("code", "minutes"),
     "booking_confirmed": ("expert_name", "when", "mode_label", "place", "manage_url"),
     "booking_cancelled": ("expert_name", "when", "book_url"),
+    "reminder": ("expert_name", "when", "mode_label", "place", "manage_url"),
 }
 
 

@@ -20,6 +20,7 @@ from app.privacy import DecryptionError, FieldCipher, mask_phone
 from notifications.delivery import status_callback_url
 from notifications.models import OutboxMessage
 from notifications.opt_out import is_opted_out, record_opt_out
+from notifications.outbox import WITHDRAWN, still_wanted
 from notifications.sms import SmsRejected, SmsSender, SmsTemporarilyUnavailable, build_sender
 
 if TYPE_CHECKING:
@@ -100,6 +101,13 @@ async def send_outbox_message(ctx: dict[str, Any], outbox_id: int) -> str:
         if message is None:
             return "skipped"  # already sent, in flight elsewhere, not due yet, or gone
         attempt = message.attempts
+        if not await still_wanted(session, message):
+            # Belt and braces: the owner of the related object (booking, for an appointment's reminder)
+            # says it changed, e.g. cancelled by a path that forgot `outbox.withdraw`.
+            await _finish(
+                session, outbox_id, attempt, status=WITHDRAWN, last_error="withdrawn: no longer needed"
+            )
+            return "withdrawn"
         if message.kind != "otp" and await is_opted_out(session, message.to_index):
             # A one-time code is exempt: the parent asked for it moments ago on our booking page.
             await _finish(session, outbox_id, attempt, status="suppressed", last_error="recipient opted out")
