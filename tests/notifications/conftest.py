@@ -6,15 +6,17 @@ the production-stack test uses them too."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from arq.worker import Worker
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_sessionmaker
+from app.db import create_sessionmaker, utcnow
 from app.privacy import FieldCipher
 from app.settings import Settings
 from notifications.models import OutboxMessage, SmsOptOut
@@ -105,3 +107,14 @@ async def run_burst_worker(settings: Settings) -> Worker:
     finally:
         await worker.close()
     return worker
+
+
+async def pretend_time_passed(engine, outbox_id: int) -> None:
+    """Bring a row's not_before (a retry's backoff, a reminder's time) into the past instead of waiting."""
+    async with create_sessionmaker(engine)() as session:
+        await session.exec(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == outbox_id)
+            .values(not_before=utcnow() - timedelta(seconds=1))
+        )
+        await session.commit()

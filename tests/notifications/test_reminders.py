@@ -23,14 +23,13 @@ from booking.appointments import (
 )
 from booking.models import Appointment, Expert
 from notifications.delivery import apply_delivery_status
-from notifications.models import OutboxMessage
 from notifications.opt_out import record_opt_out
 from notifications.outbox import WITHDRAWN, phone_index
 from notifications.texts import render_sms
 from notifications.worker import send_outbox_message, sweep_outbox
 from tests.booking.conftest import add_expert, appointments, last_otp, outbox_rows, sms_body
 from tests.conftest import make_user
-from tests.notifications.conftest import PARENT_PHONE, load, run_burst_worker
+from tests.notifications.conftest import PARENT_PHONE, load, pretend_time_passed, run_burst_worker
 
 pytestmark = pytest.mark.redis
 
@@ -79,17 +78,6 @@ async def _staff_books(
             session, cipher, settings, expert_id=expert.id or 0, starts_at=start, mode="phone",
             details=PARENT, locale="zh_Hans", booked_by_id=operator.id or 0, **kwargs,
         )  # fmt: skip
-
-
-async def _pretend_time_passed(engine: AsyncEngine, outbox_id: int) -> None:
-    """Bring the reminder's not_before into the past instead of waiting a day."""
-    async with create_sessionmaker(engine)() as session:
-        await session.exec(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == outbox_id)
-            .values(not_before=utcnow() - timedelta(seconds=1))
-        )
-        await session.commit()
 
 
 async def _cancel(engine: AsyncEngine, cipher: FieldCipher, settings: Settings, manage_token: str) -> None:
@@ -179,7 +167,7 @@ async def test_reminder_is_not_sent_before_its_time_and_the_sweep_sends_it_then(
     assert [m.body for m in fake_twilio.messages if "温馨提醒" in m.body] == []
     assert (await load(engine, reminder.id or 0)).status == "pending"
 
-    await _pretend_time_passed(engine, reminder.id or 0)
+    await pretend_time_passed(engine, reminder.id or 0)
     await run_burst_worker(queue_settings)
     [sent] = [m for m in fake_twilio.messages if "温馨提醒" in m.body]
     assert sent.to == PARENT_PHONE
@@ -202,7 +190,7 @@ async def test_cancelled_appointment_withdraws_its_reminder_and_it_never_goes_ou
     assert confirmation.status == "pending"  # only the reminder is withdrawn
     assert len(await outbox_rows(engine, "booking_cancelled")) == 1
 
-    await _pretend_time_passed(engine, reminder.id or 0)
+    await pretend_time_passed(engine, reminder.id or 0)
     assert await send_outbox_message(job_ctx, reminder.id or 0) == "skipped"  # the claim takes only pending
     await run_burst_worker(queue_settings)
     assert [m for m in fake_twilio.messages if "温馨提醒" in m.body] == []
@@ -231,7 +219,7 @@ async def test_worker_withdraws_a_reminder_whose_appointment_was_cancelled_by_a_
         )
         await session.commit()
 
-    await _pretend_time_passed(engine, reminder.id or 0)
+    await pretend_time_passed(engine, reminder.id or 0)
     assert await send_outbox_message(job_ctx, reminder.id or 0) == "withdrawn"
     assert fake_twilio.messages == []
     row = await load(engine, reminder.id or 0)
@@ -250,7 +238,7 @@ async def test_reminder_to_a_number_that_replied_stop_is_not_sent(
         await record_opt_out(session, phone_index(cipher, PARENT_PHONE), source="sms_stop")
         await session.commit()
 
-    await _pretend_time_passed(engine, reminder.id or 0)
+    await pretend_time_passed(engine, reminder.id or 0)
     await run_burst_worker(queue_settings)
     assert fake_twilio.messages == []
     assert (await load(engine, reminder.id or 0)).status == "suppressed"

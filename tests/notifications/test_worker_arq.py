@@ -24,21 +24,11 @@ from tests.notifications.conftest import (
     enqueue_committed,
     load,
     opt_out_indexes,
+    pretend_time_passed,
     run_burst_worker,
 )
 
 pytestmark = pytest.mark.redis
-
-
-async def _pretend_time_passed(engine, outbox_id: int) -> None:
-    """Bring a retry's not_before into the past instead of sleeping through the backoff."""
-    async with create_sessionmaker(engine)() as session:
-        await session.exec(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == outbox_id)
-            .values(not_before=utcnow() - timedelta(seconds=1))
-        )
-        await session.commit()
 
 
 async def test_committed_confirmation_goes_out_through_arq_and_twilio(
@@ -90,7 +80,7 @@ async def test_twilio_outage_keeps_the_sms_pending_and_a_later_run_sends_it(
     # Twilio is back and the backoff has passed. The first job finished under the id "outbox:<id>";
     # the sweep must be able to queue the row again under that same id.
     fake_twilio.mode = "ok"
-    await _pretend_time_passed(engine, outbox_id)
+    await pretend_time_passed(engine, outbox_id)
     await run_burst_worker(queue_settings)
 
     row = await load(engine, outbox_id)
@@ -107,7 +97,7 @@ async def test_outage_that_outlasts_every_attempt_marks_the_sms_failed(
 
     await run_burst_worker(settings)
     assert (await load(engine, outbox_id)).status == "pending"
-    await _pretend_time_passed(engine, outbox_id)
+    await pretend_time_passed(engine, outbox_id)
     await run_burst_worker(settings)
 
     row = await load(engine, outbox_id)
@@ -203,7 +193,7 @@ async def test_reminder_waits_for_its_time_and_the_sweep_sends_it_then(
     assert (await load(engine, outbox_id)).status == "pending"
     assert fake_twilio.messages == []
 
-    await _pretend_time_passed(engine, outbox_id)
+    await pretend_time_passed(engine, outbox_id)
     await run_burst_worker(queue_settings)
     assert (await load(engine, outbox_id)).status == "sent"
 
