@@ -56,6 +56,7 @@ __all__ = [
     "iso_utc",
     "load_expert",
     "parse_start",
+    "site_of",
     "slots_for_expert",
     "token_hash",
 ]
@@ -179,6 +180,11 @@ def _as_utc(value: datetime) -> datetime:
 # ---- reading the roster ------------------------------------------------------------------------------
 
 
+async def site_of(session: AsyncSession, expert: Expert | None) -> Site | None:
+    """Where the expert meets parents in person, if anywhere."""
+    return await session.get(Site, expert.site_id) if expert and expert.site_id else None
+
+
 async def load_expert(session: AsyncSession, expert_id: int) -> Expert:
     expert = await get_by_outside_id(session, Expert, expert_id)
     if expert is None or not expert.active:
@@ -272,10 +278,9 @@ def _sms_when(starts_at: datetime, settings: Settings, locale: str) -> str:
 
 async def _sms_place(session: AsyncSession, expert: Expert, mode: str, locale: str) -> str:
     translate = load_translations(locale).gettext
-    if mode == "in_person" and expert.site_id is not None:
-        site = await session.get(Site, expert.site_id)
-        if site is not None:
-            return f"{site.name} {site.address}".strip()
+    site = await site_of(session, expert) if mode == "in_person" else None
+    if site is not None:
+        return f"{site.name} {site.address}".strip()
     return translate(N_("we will contact you on this number")) if mode == "phone" else translate(MODES[mode])
 
 

@@ -18,8 +18,8 @@ from app.errors import NotFound
 from app.i18n import N_, load_translations
 from app.privacy import FieldCipher, mask_phone
 from app.settings import Settings
-from booking.appointments import MODES
-from booking.models import Appointment, Expert, Site
+from booking.appointments import MODES, site_of
+from booking.models import Appointment, Expert
 from hotline.taxonomy import CATEGORIES, label
 
 __all__ = ["FeedEntry", "feed_for_token", "render_feed"]
@@ -92,7 +92,7 @@ async def feed_for_token(
     expert = (await session.exec(select(Expert).where(Expert.feed_token == token))).first()
     if expert is None or not token:
         raise NotFound(N_("This calendar link is not valid any more. Ask the coordinator for the new one."))
-    site = await session.get(Site, expert.site_id) if expert.site_id else None
+    site = await site_of(session, expert)
     rows = (
         await session.exec(
             select(Appointment)

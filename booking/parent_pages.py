@@ -32,6 +32,7 @@ from booking.appointments import (
     iso_utc,
     load_expert,
     parse_start,
+    site_of,
     slots_for_expert,
 )
 from booking.availability import slots_by_local_day
@@ -52,7 +53,7 @@ async def book_experts(db: DbSession) -> Template:
 @get("/book/experts/{expert_id:int}", name="book:slots")
 async def book_slots(db: DbSession, settings: SettingsDep, expert_id: FromPath[int]) -> Template:
     expert = await load_expert(db, expert_id)
-    site = await db.get(Site, expert.site_id) if expert.site_id else None
+    site = await site_of(db, expert)
     days = slots_by_local_day(await slots_for_expert(db, settings, expert), settings.site_timezone)
     return Template(
         template_name="booking/slots.html",
@@ -86,7 +87,7 @@ def _form_page(
 @get("/book/experts/{expert_id:int}/form", name="book:form")
 async def book_form(db: DbSession, expert_id: FromPath[int], starts_at: FromQuery[str]) -> Template:
     expert = await load_expert(db, expert_id)
-    site = await db.get(Site, expert.site_id) if expert.site_id else None
+    site = await site_of(db, expert)
     defaults = {"mode": expert.mode_codes[0] if expert.mode_codes else "", "topic": "parenting"}
     return _form_page(expert, site, parse_start(starts_at), defaults, {}, 200)
 
@@ -105,7 +106,7 @@ async def book_hold(
         for key in ("name", "phone", "topic", "mode", "notes", "starts_at", "consent")
     }
     expert = await load_expert(db, expert_id)
-    site = await db.get(Site, expert.site_id) if expert.site_id else None
+    site = await site_of(db, expert)
     starts_at = parse_start(values["starts_at"])
     try:
         if values["consent"] != "yes":
@@ -182,7 +183,7 @@ async def book_confirm(
 async def book_manage(db: DbSession, manage_token: FromPath[str]) -> Template:
     appointment = await appointment_for_manage_token(db, manage_token)
     expert = await db.get(Expert, appointment.expert_id)
-    site = await db.get(Site, expert.site_id) if expert and expert.site_id else None
+    site = await site_of(db, expert)
     return Template(
         template_name="booking/manage.html",
         context={

@@ -15,7 +15,7 @@ from app.db import AsyncSession, get_by_outside_id, utcnow
 from app.errors import FormInvalid, NotFound
 from app.i18n import N_
 from app.privacy import FieldCipher, mask_name, mask_phone
-from booking.appointments import MODES
+from booking.appointments import MODES, site_of
 from booking.models import Appointment, AvailabilityRule, Expert, Site
 from hotline.taxonomy import CATEGORIES
 
@@ -314,7 +314,7 @@ async def expert_schedule(
     own = viewer.role == Role.EXPERT.value
     if own and expert.user_id != viewer.id:
         raise PermissionDeniedException(N_("Your role does not allow this page."))
-    site = await session.get(Site, expert.site_id) if expert.site_id else None
+    site = await site_of(session, expert)
     rows = await upcoming_appointments(session, cipher, expert_id, with_notes=own)
     record_audit(
         session,

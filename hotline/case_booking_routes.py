@@ -26,10 +26,10 @@ from booking.appointments import (
     iso_utc,
     load_expert,
     parse_start,
+    site_of,
     slots_for_expert,
 )
 from booking.availability import slots_by_local_day
-from booking.models import Site
 from hotline.case_bookings import (
     CaseBookingForm,
     book_from_case,
@@ -60,7 +60,7 @@ async def _booking_form(
     ones after a clash), so a re-shown form keeps what the operator already typed."""
     case = await find_case(db, number)
     expert = await load_expert(db, expert_id)
-    site = await db.get(Site, expert.site_id) if expert.site_id else None
+    site = await site_of(db, expert)
     return Template(
         template_name="hotline/book_form.html",
         context={
