@@ -22,6 +22,7 @@ __all__ = [
     "create_staff_user",
     "end_login_session",
     "hash_password",
+    "normalize_username",
     "start_login_session",
     "user_for_session_token",
 ]
@@ -76,6 +77,11 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def normalize_username(username: str) -> str:
+    """Usernames are stored and looked up trimmed and in lower case: `Chen` and `chen ` are one account."""
+    return username.strip().lower()
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -84,7 +90,7 @@ async def create_staff_user(
     session: AsyncSession, *, username: str, display_name: str, role: Role | str, password: str
 ) -> StaffUser:
     user = StaffUser(
-        username=username.strip().lower(),
+        username=normalize_username(username),
         display_name=display_name.strip() or username,
         role=Role(role).value,
         password_hash=hash_password(password),
@@ -96,7 +102,7 @@ async def create_staff_user(
 
 async def authenticate(session: AsyncSession, username: str, password: str) -> StaffUser | None:
     user = (
-        await session.exec(select(StaffUser).where(StaffUser.username == username.strip().lower()))
+        await session.exec(select(StaffUser).where(StaffUser.username == normalize_username(username)))
     ).first()
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from app.accounts import normalize_username
 from app.audit import AuditEvent
 from app.db import AsyncSession, utcnow
 
@@ -24,7 +25,7 @@ FAILED_LOGIN_WINDOW = timedelta(minutes=15)
 
 def login_label(username: str) -> str:
     """The username as the audit log records a login attempt: the form the login lookup uses."""
-    return username.strip().lower()[:60] or "?"
+    return normalize_username(username)[:60] or "?"
 
 
 async def login_locked(session: AsyncSession, username: str, now: datetime | None = None) -> bool:

@@ -108,7 +108,7 @@ class Settings:
             secure_cookies=(_env("SECURE_COOKIES", "0") == "1"),
             debug=(_env("DEBUG", "0") == "1"),
             data_dir=data_dir,
-            reminder_hours_before=int(_env("REMINDER_HOURS_BEFORE", "24") or "24"),
+            reminder_hours_before=int(_env("REMINDER_HOURS_BEFORE") or cls.reminder_hours_before),
         )
 
 
