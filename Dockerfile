@@ -4,6 +4,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /srv/family-hotline
 COPY pyproject.toml README.md ./
 COPY app ./app
+COPY core ./core
 COPY hotline ./hotline
 COPY booking ./booking
 COPY notifications ./notifications

@@ -1,1 +1,2 @@
-"""Wiring and foundations of family-hotline: settings, database, security, privacy, audit, server."""
+"""The application: composes the areas into the web service, the worker and the command line
+(server, wiring, CLI, demo seeding, the model registry for Alembic, site-wide pages)."""

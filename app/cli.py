@@ -8,7 +8,7 @@ import getpass
 import logging
 import sys
 
-from app.settings import Settings
+from core.settings import Settings
 
 __all__ = ["main"]
 
@@ -26,17 +26,18 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 def _worker(settings: Settings) -> None:
-    import booking.appointments  # noqa: F401  (registers the check that a reminder's appointment still stands)
-    from notifications.worker import run_worker
+    from arq.worker import run_worker
+
+    from app.wiring import worker_settings
 
     if settings.embedded_jobs:
         sys.exit("FH_REDIS_URL is not set: in embedded mode `serve` runs the jobs itself; no worker needed.")
-    run_worker(settings)
+    run_worker(worker_settings(settings))  # type: ignore[arg-type]
 
 
 async def _add_user(settings: Settings, username: str, name: str, role: str, password: str) -> None:
-    from app.accounts import create_staff_user
-    from app.db import create_engine, create_sessionmaker
+    from core.accounts import create_staff_user
+    from core.db import create_engine, create_sessionmaker
 
     engine = create_engine(settings.database_url)
     async with create_sessionmaker(engine)() as session:

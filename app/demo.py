@@ -7,11 +7,11 @@ from datetime import time
 
 from sqlmodel import select
 
-from app.accounts import Role, StaffUser, create_staff_user
-from app.db import create_engine, create_sessionmaker
 from app.migrate import upgrade_database
-from app.settings import Settings
 from booking.models import AvailabilityRule, Expert, Site
+from core.accounts import Role, StaffUser, create_staff_user
+from core.db import create_engine, create_sessionmaker
+from core.settings import Settings
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "seed_demo"]
 

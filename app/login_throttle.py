@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from app.accounts import normalize_username
-from app.audit import AuditEvent
-from app.db import AsyncSession, utcnow
+from core.accounts import normalize_username
+from core.audit import AuditEvent
+from core.db import AsyncSession, utcnow
 
 __all__ = ["FAILED_LOGIN_LIMIT", "FAILED_LOGIN_WINDOW", "login_label", "login_locked"]
 

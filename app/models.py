@@ -1,8 +1,8 @@
 """Imports every table so SQLModel's metadata is complete (Alembic and test set-up use it)."""
 
-from app.accounts import LoginSession, StaffUser
-from app.audit import AuditEvent
 from booking.models import Appointment, AvailabilityRule, Expert, Site
+from core.accounts import LoginSession, StaffUser
+from core.audit import AuditEvent
 from hotline.models import Call, CaseNumberCounter, ReferralCase
 from notifications.models import OutboxMessage, SmsOptOut
 

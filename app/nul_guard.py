@@ -13,8 +13,8 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import UserFacingError
-from app.i18n import N_
+from core.errors import UserFacingError
+from core.i18n import N_
 
 __all__ = ["RefuseNulMiddleware"]
 

@@ -11,15 +11,16 @@ from litestar.params import FromQuery
 from litestar.response import Redirect, Response, Template
 from sqlalchemy import text
 
-from app.accounts import Role, StaffUser, authenticate, end_login_session, start_login_session
-from app.audit import record_audit
-from app.db import DbSession
-from app.i18n import LOCALES, N_, gettext
 from app.login_throttle import login_label, login_locked
-from app.security import SESSION_COOKIE, login_cookie, logout_cookie
-from app.settings import Settings, SettingsDep
+from core.accounts import Role, StaffUser, authenticate, end_login_session, start_login_session
+from core.audit import record_audit
+from core.db import DbSession
+from core.http import client_ip
+from core.i18n import LOCALES, N_, gettext
+from core.security import SESSION_COOKIE, login_cookie, logout_cookie
+from core.settings import Settings, SettingsDep
 
-__all__ = ["ROUTES", "client_ip", "home_for"]
+__all__ = ["ROUTES", "home_for"]
 
 LOCALE_COOKIE = "fh_lang"
 
@@ -35,10 +36,6 @@ HOME_BY_ROLE = {
 
 def home_for(user: StaffUser) -> str:
     return HOME_BY_ROLE.get(user.role, "/")
-
-
-def client_ip(request: Request[Any, Any, Any]) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _safe_next(target: str | None) -> str | None:

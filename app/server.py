@@ -22,21 +22,17 @@ from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import pages
-from app.db import AsyncSession, create_engine, create_sessionmaker
-from app.errors import UserFacingError
-from app.i18n import N_, gettext, negotiate_locale, use_locale
 from app.nul_guard import RefuseNulMiddleware
-from app.privacy import FieldCipher
-from app.security import LoginSessionMiddleware, csrf_config
 from app.security_headers import SecurityHeadersMiddleware
-from app.settings import PROJECT_ROOT, Settings
-from app.templating import create_template_config
-from booking.routes import ROUTES as BOOKING_ROUTES
-from hotline.routes import ROUTES as HOTLINE_ROUTES
-from notifications.outbox import attach_dispatcher
-from notifications.routes import ROUTES as NOTIFICATION_ROUTES
-from notifications.runtime import NotificationRuntime, build_runtime
+from app.wiring import notification_runtime, route_handlers
+from core.db import AsyncSession, create_engine, create_sessionmaker
+from core.errors import UserFacingError
+from core.i18n import N_, gettext, negotiate_locale, use_locale
+from core.privacy import FieldCipher
+from core.security import LoginSessionMiddleware, csrf_config
+from core.settings import PROJECT_ROOT, Settings
+from core.templating import create_template_config
+from notifications.runtime import NotificationRuntime
 from notifications.sms import SmsSender
 
 __all__ = ["create_app"]
@@ -144,9 +140,9 @@ async def _choose_locale(request: Request[Any, Any, Any]) -> None:
 
 
 async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
-    """The one request-scoped session. Outbox rows added in it are dispatched after it commits."""
+    """The one request-scoped session; what a handler did not commit is rolled back. Outbox rows added in
+    it are dispatched after it commits (wired on the sessionmaker by `app.wiring`)."""
     async with state.sessionmaker() as session:
-        attach_dispatcher(session, state.notifications.dispatcher)
         try:
             yield session
         finally:
@@ -172,7 +168,7 @@ def create_app(
     engine = engine or create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
     cipher = FieldCipher(settings.data_key)
-    notifications: NotificationRuntime = build_runtime(settings, sessionmaker, cipher, sender=sms_sender)
+    notifications: NotificationRuntime = notification_runtime(settings, sessionmaker, cipher, sms_sender)
 
     async def on_startup(app: Litestar) -> None:
         await notifications.start()
@@ -184,7 +180,7 @@ def create_app(
     static = create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], name="static")
 
     return Litestar(
-        route_handlers=[*pages.ROUTES, *HOTLINE_ROUTES, *BOOKING_ROUTES, *NOTIFICATION_ROUTES, static],
+        route_handlers=[*route_handlers(), static],
         state=State(
             {
                 "settings": settings,

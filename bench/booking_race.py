@@ -36,9 +36,9 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.db import create_engine  # noqa: E402
 from app.demo import seed_demo  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from core.db import create_engine  # noqa: E402
+from core.settings import Settings  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("FH_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -10,23 +10,18 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
 
-from app.db import DbSession
-from app.errors import error_responses
-from app.i18n import current_locale
-from app.privacy import CipherDep
-from app.settings import SettingsDep
 from booking import roster
-from booking.appointments import (
-    ParentDetails,
-    cancel_by_manage_token,
-    confirm_with_code,
-    hold_slot,
-    iso_utc,
-    load_expert,
-    parse_start,
-    slots_for_expert,
-)
+from booking.appointments import cancel_by_manage_token, confirm_with_code, hold_slot
 from booking.calendar import feed_for_token
+from booking.parent_details import ParentDetails
+from booking.roster import load_expert
+from booking.slot_times import iso_utc
+from booking.slots import parse_start, slots_for_expert
+from core.db import DbSession
+from core.errors import error_responses
+from core.i18n import current_locale
+from core.privacy import CipherDep
+from core.settings import SettingsDep
 
 __all__ = ["ROUTES"]
 

@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 from icalendar import Calendar, Event
 from sqlmodel import col, select
 
-from app.db import AsyncSession, utcnow
-from app.errors import NotFound
-from app.i18n import N_, load_translations
-from app.privacy import FieldCipher, mask_phone
-from app.settings import Settings
-from booking.appointments import MODES, site_of
-from booking.models import Appointment, Expert
-from hotline.taxonomy import CATEGORIES, label
+from booking.models import Appointment, AppointmentStatus, Expert
+from booking.roster import site_of
+from core.db import AsyncSession, utcnow
+from core.errors import NotFound
+from core.i18n import N_, load_translations
+from core.privacy import FieldCipher, mask_phone
+from core.settings import Settings
+from core.vocabulary import CATEGORIES, MODES, label
 
 __all__ = ["FeedEntry", "feed_for_token", "render_feed"]
 
@@ -65,7 +65,7 @@ def render_feed(expert_name: str, entries: list[FeedEntry], *, locale: str, deta
         event.add("dtstart", entry.starts_at)
         event.add("dtend", entry.ends_at)
         event.add("sequence", entry.sequence)
-        event.add("status", "CANCELLED" if entry.status == "cancelled" else "CONFIRMED")
+        event.add("status", "CANCELLED" if entry.status == AppointmentStatus.CANCELLED else "CONFIRMED")
         event.add("class", "PRIVATE")
         event.add("transp", "OPAQUE")
         mode = translate(MODES.get(entry.mode, entry.mode))
@@ -98,7 +98,7 @@ async def feed_for_token(
             select(Appointment)
             .where(
                 Appointment.expert_id == expert.id,
-                col(Appointment.status).in_(("confirmed", "cancelled")),
+                col(Appointment.status).in_((AppointmentStatus.CONFIRMED, AppointmentStatus.CANCELLED)),
                 col(Appointment.confirmed_at).is_not(None),  # holds never confirmed are not events
                 Appointment.starts_at >= now - HISTORY,
             )

@@ -3,16 +3,42 @@
 from __future__ import annotations
 
 from datetime import datetime, time
+from enum import StrEnum
 
 from sqlalchemy import Column, Index, String, Time, text
 from sqlmodel import Field, SQLModel
 
-from app.db import UTCDateTime, utcnow
+from core.db import UTCDateTime, utcnow
+from core.transitions import Transitions
 
-__all__ = ["ACTIVE_STATUSES", "Appointment", "AvailabilityRule", "Expert", "Site"]
+__all__ = [
+    "ACTIVE_STATUSES",
+    "APPOINTMENT_TRANSITIONS",
+    "Appointment",
+    "AppointmentStatus",
+    "AvailabilityRule",
+    "Expert",
+    "Site",
+]
+
+
+class AppointmentStatus(StrEnum):
+    HELD = "held"  # a parent picked the slot and is typing the SMS code
+    CONFIRMED = "confirmed"
+    EXPIRED = "expired"  # a hold nobody confirmed in time, or whose code was guessed wrong too often
+    CANCELLED = "cancelled"
+
+
+APPOINTMENT_TRANSITIONS = Transitions(
+    "appointment",
+    {
+        AppointmentStatus.HELD: {AppointmentStatus.CONFIRMED, AppointmentStatus.EXPIRED},
+        AppointmentStatus.CONFIRMED: {AppointmentStatus.CANCELLED},
+    },
+)
 
 # An appointment in one of these states occupies its slot; the partial unique index below enforces it.
-ACTIVE_STATUSES = ("held", "confirmed")
+ACTIVE_STATUSES = (AppointmentStatus.HELD, AppointmentStatus.CONFIRMED)
 
 
 class Site(SQLModel, table=True):
@@ -30,7 +56,7 @@ class Expert(SQLModel, table=True):
     name: str = Field(max_length=60)
     title: str = Field(default="", max_length=120)
     bio: str = Field(default="", max_length=2000)
-    specialties: str = Field(default="")  # comma-separated category codes from hotline.taxonomy
+    specialties: str = Field(default="")  # comma-separated codes of core.vocabulary.CATEGORIES
     modes: str = Field(default="in_person,phone,video")  # comma-separated
     site_id: int | None = Field(default=None, foreign_key="site.id")
     slot_minutes: int = 50
@@ -84,8 +110,8 @@ class Appointment(SQLModel, table=True):
     expert_id: int = Field(foreign_key="expert.id", index=True)
     starts_at: datetime = Field(sa_type=UTCDateTime)
     ends_at: datetime = Field(sa_type=UTCDateTime)
-    mode: str = Field(max_length=20)  # in_person | phone | video
-    status: str = Field(default="held", max_length=20, index=True)  # held|confirmed|cancelled|expired
+    mode: str = Field(max_length=20)  # a code of core.vocabulary.MODES
+    status: str = Field(default=AppointmentStatus.HELD, max_length=20, index=True)  # AppointmentStatus
     hold_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     parent_name_ciphertext: str
     parent_phone_ciphertext: str

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.errors import UserFacingError
-from app.i18n import gettext
 from booking import roster
-from booking.appointments import MODES
-from hotline.taxonomy import CATEGORIES
+from core.errors import UserFacingError
+from core.i18n import gettext
+from core.vocabulary import CATEGORIES, MODES
 
 __all__ = ["PRIVATE_HEADERS", "say", "vocabularies"]
 

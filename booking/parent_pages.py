@@ -13,31 +13,27 @@ from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response, Template
 
-from app.db import DbSession
-from app.errors import FormInvalid
-from app.i18n import N_, current_locale, gettext
-from app.privacy import CipherDep
-from app.settings import SettingsDep
 from booking import roster
 from booking.appointments import (
-    BookingInvalid,
-    ParentDetails,
-    SlotTaken,
-    WrongCode,
     appointment_for_manage_token,
     appointment_for_verify_token,
     cancel_by_manage_token,
     confirm_with_code,
     hold_slot,
-    iso_utc,
-    load_expert,
-    parse_start,
-    site_of,
-    slots_for_expert,
 )
 from booking.availability import slots_by_local_day
+from booking.errors import BookingInvalid, SlotTaken, WrongCode
 from booking.models import Expert, Site
 from booking.page_helpers import PRIVATE_HEADERS, say, vocabularies
+from booking.parent_details import ParentDetails
+from booking.roster import load_expert, site_of
+from booking.slot_times import iso_utc
+from booking.slots import parse_start, slots_for_expert
+from core.db import DbSession
+from core.errors import FormInvalid
+from core.i18n import N_, current_locale, gettext
+from core.privacy import CipherDep
+from core.settings import SettingsDep
 
 __all__ = ["ROUTES"]
 

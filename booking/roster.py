@@ -9,15 +9,14 @@ from datetime import datetime, time
 from litestar.exceptions import PermissionDeniedException
 from sqlmodel import col, select
 
-from app.accounts import Role, StaffUser
-from app.audit import record_audit
-from app.db import AsyncSession, get_by_outside_id, utcnow
-from app.errors import FormInvalid, NotFound
-from app.i18n import N_
-from app.privacy import FieldCipher, mask_name, mask_phone
-from booking.appointments import MODES, site_of
-from booking.models import Appointment, AvailabilityRule, Expert, Site
-from hotline.taxonomy import CATEGORIES
+from booking.models import ACTIVE_STATUSES, Appointment, AppointmentStatus, AvailabilityRule, Expert, Site
+from core.accounts import Role, StaffUser
+from core.audit import record_audit
+from core.db import AsyncSession, get_by_outside_id, utcnow
+from core.errors import FormInvalid, NotFound
+from core.i18n import N_
+from core.privacy import FieldCipher, mask_name, mask_phone
+from core.vocabulary import CATEGORIES, MODES
 
 __all__ = [
     "WEEKDAYS",
@@ -28,8 +27,10 @@ __all__ = [
     "expert_linked_to",
     "expert_schedule",
     "list_experts",
+    "load_expert",
     "parse_expert_form",
     "regenerate_feed_token",
+    "site_of",
     "sites",
     "unlinked_expert_accounts",
     "upcoming_appointments",
@@ -44,6 +45,19 @@ WEEKDAYS: dict[int, str] = {
     5: N_("Saturday"),
     6: N_("Sunday"),
 }
+
+
+async def site_of(session: AsyncSession, expert: Expert | None) -> Site | None:
+    """Where the expert meets parents in person, if anywhere."""
+    return await session.get(Site, expert.site_id) if expert and expert.site_id else None
+
+
+async def load_expert(session: AsyncSession, expert_id: int) -> Expert:
+    """An expert who takes bookings; anything else is "not found" to a parent or client."""
+    expert = await get_by_outside_id(session, Expert, expert_id)
+    if expert is None or not expert.active:
+        raise NotFound(N_("This expert is not taking bookings."))
+    return expert
 
 
 @dataclass
@@ -267,7 +281,7 @@ async def upcoming_appointments(
             select(Appointment)
             .where(
                 Appointment.expert_id == expert_id,
-                col(Appointment.status).in_(("held", "confirmed")),
+                col(Appointment.status).in_(ACTIVE_STATUSES),
                 Appointment.ends_at >= now,
             )
             .order_by(col(Appointment.starts_at))
@@ -292,7 +306,8 @@ async def upcoming_appointments(
             else None,
         )
         for a in rows
-        if a.status == "confirmed" or (a.hold_expires_at is not None and a.hold_expires_at > now)
+        if a.status == AppointmentStatus.CONFIRMED
+        or (a.hold_expires_at is not None and a.hold_expires_at > now)
     ]
 
 

@@ -8,15 +8,15 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
-from app.accounts import Role, StaffUser
-from app.db import DbSession
-from app.errors import FormInvalid
-from app.pages import client_ip
-from app.privacy import CipherDep
-from app.security import requires_roles
-from app.settings import SettingsDep
 from booking import roster
 from booking.page_helpers import vocabularies
+from core.accounts import Role, StaffUser
+from core.db import DbSession
+from core.errors import FormInvalid
+from core.http import client_ip
+from core.privacy import CipherDep
+from core.security import requires_roles
+from core.settings import SettingsDep
 
 ROSTER_EDITORS = requires_roles(Role.COORDINATOR, Role.ADMIN)
 ROSTER_READERS = requires_roles(Role.COORDINATOR, Role.ADMIN, Role.EXPERT)

@@ -6,10 +6,10 @@ booking.appointments, booking.roster and booking.calendar.
 
 from __future__ import annotations
 
-from typing import Any
+from litestar import Router
 
 from booking import api_routes, parent_pages, roster_routes
 
-__all__ = ["ROUTES"]
+__all__ = ["router"]
 
-ROUTES: list[Any] = [*parent_pages.ROUTES, *roster_routes.ROUTES, *api_routes.ROUTES]
+router = Router(path="/", route_handlers=[*parent_pages.ROUTES, *roster_routes.ROUTES, *api_routes.ROUTES])

@@ -14,22 +14,17 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Response, Template
 
-from app.db import DbSession
-from app.errors import FormInvalid
-from app.i18n import gettext
-from app.pages import client_ip
-from app.privacy import CipherDep
-from app.settings import SettingsDep
-from booking.appointments import (
-    BookingInvalid,
-    SlotTaken,
-    iso_utc,
-    load_expert,
-    parse_start,
-    site_of,
-    slots_for_expert,
-)
 from booking.availability import slots_by_local_day
+from booking.errors import BookingInvalid, SlotTaken
+from booking.roster import load_expert, site_of
+from booking.slot_times import iso_utc
+from booking.slots import parse_start, slots_for_expert
+from core.db import DbSession
+from core.errors import FormInvalid
+from core.http import client_ip
+from core.i18n import gettext
+from core.privacy import CipherDep
+from core.settings import SettingsDep
 from hotline.case_bookings import (
     CaseBookingForm,
     book_from_case,

@@ -9,22 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.accounts import StaffUser
-from app.audit import record_audit
-from app.db import AsyncSession
-from app.privacy import FieldCipher
-from app.settings import Settings
-from booking.appointments import (
-    ConfirmedBooking,
-    ParentDetails,
-    book_for_parent,
-    parse_start,
-    slots_for_expert,
-)
+from booking.appointments import ConfirmedBooking, book_for_parent
 from booking.models import Appointment, Expert, Site
+from booking.parent_details import ParentDetails
 from booking.roster import list_experts
+from booking.slots import parse_start, slots_for_expert
+from core.accounts import StaffUser
+from core.audit import record_audit
+from core.db import AsyncSession
+from core.privacy import FieldCipher
+from core.settings import Settings
+from core.vocabulary import CATEGORIES
 from hotline.case_views import find_case
-from hotline.taxonomy import CATEGORIES
 
 __all__ = [
     "CaseBookingForm",

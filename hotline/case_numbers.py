@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.db import AsyncSession
+from core.db import AsyncSession
 from hotline.models import CaseNumberCounter
 from hotline.taxonomy import LINE_CASE_PREFIX
 

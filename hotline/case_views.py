@@ -7,14 +7,14 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from app.accounts import StaffUser
-from app.audit import record_audit
-from app.db import AsyncSession
-from app.errors import FormInvalid, NotFound
-from app.i18n import N_
-from app.mainland_formats import InvalidFormat
-from app.privacy import FieldCipher, mask_phone
 from booking.models import Appointment, Expert
+from core.accounts import StaffUser
+from core.audit import record_audit
+from core.db import AsyncSession
+from core.errors import FormInvalid, NotFound
+from core.i18n import N_
+from core.mainland_formats import InvalidFormat
+from core.privacy import FieldCipher, mask_phone
 from hotline.intake import CALLER_PHONE_CONTEXT, SUMMARY_CONTEXT, normalize_case_number
 from hotline.models import Call, ReferralCase
 from hotline.repeat_callers import RelatedCase, cases_called_about_from

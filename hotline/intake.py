@@ -8,26 +8,18 @@ from datetime import datetime
 
 from sqlmodel import col, select, update
 
-from app.accounts import StaffUser
-from app.audit import record_audit
-from app.db import AsyncSession, utcnow
-from app.errors import FormInvalid
-from app.i18n import N_
-from app.mainland_formats import InvalidFormat, normalize_mainland_mobile
-from app.privacy import FieldCipher
+from core.accounts import StaffUser
+from core.audit import record_audit
+from core.db import AsyncSession, utcnow
+from core.errors import FormInvalid
+from core.i18n import N_
+from core.mainland_formats import InvalidFormat, normalize_mainland_mobile
+from core.privacy import FieldCipher, phone_index
+from core.vocabulary import CATEGORIES
 from hotline.case_numbers import allocate_case_number
 from hotline.models import Call, ReferralCase
 from hotline.repeat_callers import RelatedCase, cases_called_about_from
-from hotline.taxonomy import (
-    AGE_BANDS,
-    CALLER_TYPES,
-    CATEGORIES,
-    LINE_CASE_PREFIX,
-    LINES,
-    URGENCIES,
-    less_urgent_than,
-)
-from notifications.outbox import phone_index
+from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, LINE_CASE_PREFIX, LINES, URGENCIES, less_urgent_than
 
 __all__ = [
     "CALLER_PHONE_CONTEXT",

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
-from app.db import UTCDateTime, utcnow
+from core.db import UTCDateTime, utcnow
 
 __all__ = ["Call", "CaseNumberCounter", "ReferralCase"]
 

@@ -6,12 +6,12 @@ from typing import Any
 
 from litestar import Request
 
-from app.accounts import Role, StaffUser
-from app.i18n import gettext
-from app.security import requires_roles
-from booking.appointments import MODES
+from core.accounts import Role, StaffUser
+from core.i18n import gettext
+from core.security import requires_roles
+from core.vocabulary import CATEGORIES, MODES, label
 from hotline.case_views import APPOINTMENT_STATUSES
-from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, CASE_STATUSES, CATEGORIES, LINES, URGENCIES, label
+from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, CASE_STATUSES, LINES, URGENCIES
 
 __all__ = ["StaffRequest", "choices", "hotline_staff_only", "label_of", "page_helpers"]
 

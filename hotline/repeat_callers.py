@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from app.db import AsyncSession
+from core.db import AsyncSession
 from hotline.models import Call, ReferralCase
 
 __all__ = ["RelatedCase", "cases_called_about_from"]

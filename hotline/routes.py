@@ -11,23 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Response, Template
 
-from app.db import DbSession
-from app.errors import FormInvalid, error_responses
-from app.i18n import gettext
-from app.pages import client_ip
-from app.privacy import CipherDep
-from app.settings import SettingsDep
+from core.db import DbSession
+from core.errors import FormInvalid, error_responses
+from core.http import client_ip
+from core.i18n import gettext
+from core.privacy import CipherDep
+from core.settings import SettingsDep
 from hotline.case_booking_routes import CaseBookingPages
 from hotline.case_views import CaseDetail, CaseFilters, CasePage, list_cases, read_case
 from hotline.intake import CallIntake, log_call
 from hotline.page_helpers import StaffRequest, hotline_staff_only, page_helpers
 from hotline.repeat_callers import RelatedCase
 
-__all__ = ["ROUTES", "HotlineApi", "HotlinePages", "LoggedCallResponse"]
+__all__ = ["HotlineApi", "HotlinePages", "LoggedCallResponse", "router"]
 
 PageNumber = Annotated[int, QueryParameter(ge=1, le=100_000)]
 
@@ -214,4 +214,4 @@ class HotlineApi(Controller):
         )
 
 
-ROUTES = [HotlinePages, CaseBookingPages, HotlineApi]
+router = Router(path="/", route_handlers=[HotlinePages, CaseBookingPages, HotlineApi])

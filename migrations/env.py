@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import app.models  # noqa: F401  (registers every table on the metadata)
-from app.db import SQLModel, create_engine
+from core.db import SQLModel, create_engine
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, update
 from sqlmodel import col
 
-from app.db import AsyncSession, utcnow
+from core.db import AsyncSession, utcnow
 from notifications.models import OutboxMessage
 
 if TYPE_CHECKING:
-    from app.settings import Settings
+    from core.settings import Settings
 
 __all__ = [
     "STATUS_CALLBACK_PATH",

@@ -14,7 +14,7 @@ from dataclasses import replace
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import RedisError
 
-from notifications.worker import SEND_JOB, job_id_for
+from notifications.jobs import SEND_JOB, job_id_for
 
 __all__ = ["ArqDispatcher", "InProcessDispatcher"]
 

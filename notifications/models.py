@@ -3,13 +3,56 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
-from app.db import UTCDateTime, utcnow
+from core.db import UTCDateTime, utcnow
+from core.transitions import Transitions
 
-__all__ = ["OutboxMessage", "SmsOptOut"]
+__all__ = ["OUTBOX_TRANSITIONS", "MessageKind", "OutboxMessage", "OutboxStatus", "SmsOptOut"]
+
+
+class MessageKind(StrEnum):
+    """What an SMS says; each kind has its template `templates/sms/<kind>.txt`."""
+
+    OTP = "otp"
+    BOOKING_CONFIRMED = "booking_confirmed"
+    BOOKING_CANCELLED = "booking_cancelled"
+    REMINDER = "reminder"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"  # waiting to be sent (first try, retry after backoff, or a reminder not due yet)
+    SENDING = "sending"  # claimed by one worker, which is talking to the provider
+    SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"  # never sent: the recipient opted out
+    WITHDRAWN = "withdrawn"  # never sent: no longer needed (the reminder of a cancelled appointment)
+
+
+_S = OutboxStatus
+# Delivery callbacks may arrive before the worker records the send, so `pending`/`sending` can move to any
+# delivery outcome; a row never moves back down from an outcome, and the never-sent ones stay as they are.
+OUTBOX_TRANSITIONS = Transitions(
+    "outbox message",
+    {
+        _S.PENDING: {_S.SENDING, _S.WITHDRAWN, _S.SENT, _S.DELIVERED, _S.UNDELIVERED, _S.FAILED},
+        _S.SENDING: {
+            _S.PENDING,  # a retry after a provider outage, or a dead worker's row released
+            _S.SENT,
+            _S.DELIVERED,
+            _S.UNDELIVERED,
+            _S.FAILED,
+            _S.SUPPRESSED,
+            _S.WITHDRAWN,
+        },
+        _S.SENT: {_S.DELIVERED, _S.UNDELIVERED, _S.FAILED},
+    },
+)
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -23,11 +66,11 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox_message"
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=40)  # otp | booking_confirmed | booking_cancelled | reminder
+    kind: str = Field(max_length=40)  # MessageKind
     to_ciphertext: str
     to_index: str = Field(max_length=64, index=True)
     body_ciphertext: str
-    status: str = Field(default="pending", max_length=20, index=True)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=20, index=True)  # OutboxStatus
     attempts: int = 0
     not_before: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     queued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

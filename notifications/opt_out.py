@@ -7,7 +7,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
-from app.db import AsyncSession, utcnow
+from core.db import AsyncSession, utcnow
 from notifications.models import SmsOptOut
 
 __all__ = ["is_opted_out", "record_opt_out", "remove_opt_out"]

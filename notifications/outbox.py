@@ -3,6 +3,9 @@ transaction commits, the new rows are handed to the dispatcher (arq, or the in-p
 
 If the hand-over fails (Redis down, process killed between commit and dispatch), the rows are still
 `pending` in the database and the periodic sweep queues them again: nothing is lost, at worst delayed.
+
+Nothing here happens on import. The application calls `dispatch_after_commit` on its own sessionmaker,
+and builds one `SendChecks` that the areas owning related objects add their checks to.
 """
 
 from __future__ import annotations
@@ -11,42 +14,34 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
+from functools import partial
 from typing import Protocol
 
 from sqlalchemy import event, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from app.db import AsyncSession, utcnow
-from app.privacy import FieldCipher
-from notifications.models import OutboxMessage
+from core.db import AsyncSession, utcnow
+from core.privacy import FieldCipher, phone_index
+from notifications.models import OUTBOX_TRANSITIONS, MessageKind, OutboxMessage, OutboxStatus
 
 __all__ = [
-    "WITHDRAWN",
     "Dispatcher",
+    "SendChecks",
     "StillWanted",
-    "attach_dispatcher",
+    "dispatch_after_commit",
     "enqueue",
-    "phone_index",
-    "register_still_wanted",
-    "still_wanted",
+    "wait_for_dispatches",
     "withdraw",
 ]
 
 log = logging.getLogger(__name__)
 
 _PENDING_KEY = "outbox_new_ids"
-_DISPATCHER_KEY = "outbox_dispatcher"
-PHONE_INDEX_CONTEXT = "phone"
-
-# Terminal status of a row that was never sent because what it announced no longer holds (a reminder of
-# an appointment that was cancelled). Neither the worker's claim, the sweep nor a delivery callback
-# matches it: each of them only moves rows out of statuses they name.
-WITHDRAWN = "withdrawn"
 
 # (session, related_id) -> is the thing this row is about still as it was when the row was written?
 StillWanted = Callable[[AsyncSession, int], Awaitable[bool]]
-_STILL_WANTED: dict[tuple[str, str], StillWanted] = {}
 
 
 class Dispatcher(Protocol):
@@ -54,21 +49,39 @@ class Dispatcher(Protocol):
         """Hand committed outbox rows to whatever sends them. Must not raise for transient failures."""
 
 
-def phone_index(cipher: FieldCipher, e164: str) -> str:
-    """The one blind index of a phone number, shared by outbox rows, opt-outs, calls and bookings."""
-    return cipher.blind_index(e164, context=PHONE_INDEX_CONTEXT)
+class SendChecks:
+    """Checks the worker asks, after claiming a row and before sending it, whether it is still wanted.
 
+    The area that owns the related object adds its check (booking: is the appointment still confirmed?),
+    so notifications imports no area above it. The application builds one instance for the web process
+    and one for the worker, through the same wiring, so no way of starting a worker can miss a check.
+    """
 
-def attach_dispatcher(session: AsyncSession, dispatcher: Dispatcher | None) -> None:
-    """Called by whoever opens the session (request scope, worker): after commit, new rows go here."""
-    session.sync_session.info[_DISPATCHER_KEY] = dispatcher
+    def __init__(self) -> None:
+        self._checks: dict[tuple[str, str], StillWanted] = {}
+
+    def add(self, related_type: str, kinds: Iterable[MessageKind], check: StillWanted) -> None:
+        for kind in kinds:
+            self._checks[(related_type, kind)] = check
+
+    def covers(self, related_type: str, kind: MessageKind) -> bool:
+        return (related_type, kind) in self._checks
+
+    async def still_wanted(self, session: AsyncSession, message: OutboxMessage) -> bool:
+        """True unless a check says the row's related object changed so that it must not go out."""
+        if message.related_type is None or message.related_id is None:
+            return True
+        check = self._checks.get((message.related_type, message.kind))
+        if check is None:
+            return True
+        return await check(session, message.related_id)
 
 
 async def enqueue(
     session: AsyncSession,
     cipher: FieldCipher,
     *,
-    kind: str,
+    kind: MessageKind,
     to_e164: str,
     body: str,
     related_type: str | None = None,
@@ -91,10 +104,11 @@ async def enqueue(
     return message
 
 
-async def withdraw(session: AsyncSession, *, related_type: str, related_id: int, kind: str) -> int:
+async def withdraw(session: AsyncSession, *, related_type: str, related_id: int, kind: MessageKind) -> int:
     """In the caller's transaction, mark the `pending` rows of one kind for one related object as
     withdrawn, so they are never sent. Returns how many. A row already claimed (`sending`) is past
-    stopping here; the worker asks `still_wanted` after its claim for that case."""
+    stopping here; the worker asks `SendChecks.still_wanted` after its claim for that case."""
+    OUTBOX_TRANSITIONS.check(OutboxStatus.PENDING, OutboxStatus.WITHDRAWN)
     now = utcnow()
     result = await session.exec(
         update(OutboxMessage)
@@ -102,37 +116,26 @@ async def withdraw(session: AsyncSession, *, related_type: str, related_id: int,
             col(OutboxMessage.related_type) == related_type,
             col(OutboxMessage.related_id) == related_id,
             col(OutboxMessage.kind) == kind,
-            col(OutboxMessage.status) == "pending",
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
         )
-        .values(status=WITHDRAWN, last_error="withdrawn: no longer needed", updated_at=now)
+        .values(status=OutboxStatus.WITHDRAWN, last_error="withdrawn: no longer needed", updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
 
 
-def register_still_wanted(related_type: str, kinds: Iterable[str], check: StillWanted) -> None:
-    """Let the owner of `related_type` (booking, for appointments) tell the worker whether a row of one
-    of `kinds` is still wanted just before it is sent. Notifications stays free of booking imports: booking
-    registers the check when it is imported; the worker only calls what was registered."""
-    for kind in kinds:
-        _STILL_WANTED[(related_type, kind)] = check
+def dispatch_after_commit(maker: async_sessionmaker[AsyncSession], dispatcher: Dispatcher) -> None:
+    """Every session of `maker` hands the outbox rows it added to `dispatcher` once it has committed;
+    a rollback forgets them. Listens on this sessionmaker's own Session class (see
+    `core.db.create_sessionmaker`), so two apps in one process never dispatch each other's rows."""
+    session_class = maker.kw["sync_session_class"]
+    event.listen(session_class, "after_commit", partial(_dispatch_after_commit, dispatcher))
+    event.listen(session_class, "after_rollback", _forget_after_rollback)
 
 
-async def still_wanted(session: AsyncSession, message: OutboxMessage) -> bool:
-    """True unless a registered check says the row's related object changed so it must not go out."""
-    if message.related_type is None or message.related_id is None:
-        return True
-    check = _STILL_WANTED.get((message.related_type, message.kind))
-    if check is None:
-        return True
-    return await check(session, message.related_id)
-
-
-@event.listens_for(Session, "after_commit")
-def _dispatch_after_commit(sync_session: Session) -> None:
+def _dispatch_after_commit(dispatcher: Dispatcher, sync_session: Session) -> None:
     ids: list[int] = sync_session.info.pop(_PENDING_KEY, [])
-    dispatcher: Dispatcher | None = sync_session.info.get(_DISPATCHER_KEY)
-    if not ids or dispatcher is None:
+    if not ids:
         return
     try:
         loop = asyncio.get_running_loop()
@@ -143,7 +146,6 @@ def _dispatch_after_commit(sync_session: Session) -> None:
     task.add_done_callback(_background.discard)
 
 
-@event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(sync_session: Session) -> None:
     sync_session.info.pop(_PENDING_KEY, None)
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, get
+from litestar import Request, Router, get
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Template
-from litestar.types import ControllerRouterHandler
 
-from app.security import requires_staff
+from core.security import requires_staff
 from notifications.sms import ConsoleSender
 from notifications.webhooks import sms_inbound, sms_status_callback
 
-__all__ = ["ROUTES"]
+__all__ = ["router"]
 
 
 def requires_console_backend(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -37,4 +36,4 @@ def dev_sms_page(request: Request[Any, Any, Any]) -> Template:
     return Template(template_name="notifications/dev_sms.html", context={"messages": messages})
 
 
-ROUTES: list[ControllerRouterHandler] = [sms_status_callback, sms_inbound, dev_sms_page]
+router = Router(path="/", route_handlers=[sms_status_callback, sms_inbound, dev_sms_page])

@@ -6,19 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from core.db import AsyncSession
+from core.privacy import FieldCipher
+from core.settings import Settings
 from notifications.dispatch import ArqDispatcher, InProcessDispatcher
+from notifications.jobs import SmsJobDeps, job_context, send_outbox_message, sweep_outbox
+from notifications.outbox import SendChecks, dispatch_after_commit
 from notifications.sms import SmsSender, build_sender
-from notifications.worker import job_context, send_outbox_message, sweep_outbox
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import async_sessionmaker
-
-    from app.db import AsyncSession
-    from app.privacy import FieldCipher
-    from app.settings import Settings
-    from notifications.outbox import Dispatcher
 
 __all__ = ["NotificationRuntime", "build_runtime"]
 
@@ -32,7 +30,7 @@ class NotificationRuntime:
         self,
         settings: Settings,
         sender: SmsSender,
-        dispatcher: Dispatcher,
+        dispatcher: ArqDispatcher | InProcessDispatcher,
         job_ctx: dict[str, Any],
     ) -> None:
         self.settings = settings
@@ -69,8 +67,7 @@ class NotificationRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
-        if isinstance(self.dispatcher, InProcessDispatcher | ArqDispatcher):
-            await self.dispatcher.close()
+        await self.dispatcher.close()
         close = getattr(self.sender, "aclose", None)
         if close is not None:
             await close()
@@ -80,16 +77,18 @@ def build_runtime(
     settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession],
     cipher: FieldCipher,
+    checks: SendChecks,
     sender: SmsSender | None = None,
 ) -> NotificationRuntime:
+    """The web process's notifications, wired to its sessionmaker: rows its sessions commit are dispatched."""
     sender = sender or build_sender(settings)
-    if settings.redis_url:
-        # The web process only enqueues; `family-hotline worker` sends. The sender is kept for /dev/sms.
-        dispatcher: Dispatcher = ArqDispatcher.from_url(settings.redis_url)
-        return NotificationRuntime(
-            settings, sender, dispatcher, job_context(settings, sessionmaker, cipher, sender, dispatcher)
-        )
     ctx: dict[str, Any] = {}
-    in_process = InProcessDispatcher(lambda outbox_id: send_outbox_message(ctx, outbox_id))
-    ctx.update(job_context(settings, sessionmaker, cipher, sender, in_process))
-    return NotificationRuntime(settings, sender, in_process, ctx)
+    dispatcher: ArqDispatcher | InProcessDispatcher
+    if settings.redis_url:
+        # The web process only enqueues; the worker sends. The sender is kept for /dev/sms.
+        dispatcher = ArqDispatcher.from_url(settings.redis_url)
+    else:
+        dispatcher = InProcessDispatcher(lambda outbox_id: send_outbox_message(ctx, outbox_id))
+    ctx.update(job_context(SmsJobDeps(settings, sessionmaker, cipher, sender, dispatcher, checks)))
+    dispatch_after_commit(sessionmaker, dispatcher)
+    return NotificationRuntime(settings, sender, dispatcher, ctx)

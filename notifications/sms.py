@@ -15,11 +15,11 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from app.db import utcnow
-from app.privacy import mask_phone
+from core.db import utcnow
+from core.privacy import mask_phone
 
 if TYPE_CHECKING:
-    from app.settings import Settings
+    from core.settings import Settings
 
 __all__ = [
     "ConsoleSender",

@@ -12,17 +12,18 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from app.i18n import gettext, ngettext, use_locale
-from app.settings import PROJECT_ROOT
+from core.i18n import current_locale, gettext, ngettext, use_locale
+from core.settings import PROJECT_ROOT
+from notifications.models import MessageKind
 
 __all__ = ["SMS_KINDS", "render_sms"]
 
 # kind -> the context keys its template needs
-SMS_KINDS: dict[str, tuple[str, ...]] = {
-    "otp": ("code", "minutes"),
-    "booking_confirmed": ("expert_name", "when", "mode_label", "place", "manage_url"),
-    "booking_cancelled": ("expert_name", "when", "book_url"),
-    "reminder": ("expert_name", "when", "mode_label", "place", "manage_url"),
+SMS_KINDS: dict[MessageKind, tuple[str, ...]] = {
+    MessageKind.OTP: ("code", "minutes"),
+    MessageKind.BOOKING_CONFIRMED: ("expert_name", "when", "mode_label", "place", "manage_url"),
+    MessageKind.BOOKING_CANCELLED: ("expert_name", "when", "book_url"),
+    MessageKind.REMINDER: ("expert_name", "when", "mode_label", "place", "manage_url"),
 }
 
 
@@ -39,7 +40,7 @@ def _environment() -> Environment:
     return env
 
 
-def render_sms(kind: str, *, locale: str, signature: str, **context: Any) -> str:
+def render_sms(kind: MessageKind, *, locale: str, signature: str, **context: Any) -> str:
     """Render one SMS. Missing context keys raise, so a half-filled text is never sent."""
     needed = SMS_KINDS.get(kind)
     if needed is None:
@@ -47,8 +48,6 @@ def render_sms(kind: str, *, locale: str, signature: str, **context: Any) -> str
     missing = [key for key in needed if key not in context]
     if missing:
         raise ValueError(f"SMS {kind!r} needs {missing}")
-    from app.i18n import current_locale
-
     previous = current_locale()
     use_locale(locale)
     try:

@@ -15,13 +15,12 @@ from litestar.datastructures import FormMultiDict
 from litestar.response import Response
 from twilio.request_validator import RequestValidator
 
-from app.db import DbSession
-from app.i18n import N_, gettext
-from app.privacy import CipherDep, mask_phone
-from app.settings import Settings, SettingsDep
+from core.db import DbSession
+from core.i18n import N_, gettext
+from core.privacy import CipherDep, mask_phone, phone_index
+from core.settings import Settings, SettingsDep
 from notifications.delivery import OUTBOX_ID_PARAM, STATUS_CALLBACK_PATH, apply_delivery_status
 from notifications.opt_out import record_opt_out, remove_opt_out
-from notifications.outbox import phone_index
 
 __all__ = ["INBOUND_PATH", "keyword_action", "sms_inbound", "sms_status_callback"]
 

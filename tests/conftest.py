@@ -18,10 +18,10 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.accounts import Role, StaffUser, create_staff_user
-from app.db import AsyncSession, SQLModel, create_engine, create_sessionmaker
 from app.migrate import upgrade_database
-from app.settings import Settings
+from core.accounts import Role, StaffUser, create_staff_user
+from core.db import AsyncSession, SQLModel, create_engine, create_sessionmaker
+from core.settings import Settings
 from tests.fakes.twilio_server import FakeTwilio
 
 TEST_PASSWORD = "correct horse battery"

@@ -43,12 +43,12 @@ from schemathesis import GenerationMode
 from schemathesis.python.asgi import ASGIClient, shutdown_lifespans
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.accounts import Role
-from app.privacy import FieldCipher
 from app.server import create_app
-from app.settings import Settings
-from booking.appointments import MODES
-from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, CASE_STATUSES, CATEGORIES, LINES, URGENCIES
+from core.accounts import Role
+from core.privacy import FieldCipher
+from core.settings import Settings
+from core.vocabulary import CATEGORIES, MODES
+from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, CASE_STATUSES, LINES, URGENCIES
 from tests.booking.conftest import add_expert, last_otp
 from tests.conftest import log_in, post_json
 from tests.hotline.calls import a_call

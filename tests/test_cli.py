@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from app.accounts import StaffUser, authenticate
-from app.db import create_sessionmaker
 from booking.models import AvailabilityRule, Expert
+from core.accounts import StaffUser, authenticate
+from core.db import create_sessionmaker
 
 
 def _cli(args: list[str], database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -76,7 +76,7 @@ async def test_demo_seeds_once_and_prints_logins_and_feed_links(database_url, tm
 
 
 def test_keys_are_generated_once_and_kept(tmp_path):
-    from app.settings import Settings
+    from core.settings import Settings
 
     os.environ.pop("FH_DATA_KEY", None)
     os.environ.pop("FH_SECRET_KEY", None)

@@ -7,10 +7,10 @@ from datetime import timedelta
 from sqlalchemy import text
 from sqlmodel import select
 
-from app.accounts import Role
-from app.audit import AuditEvent, record_audit
-from app.db import create_sessionmaker, utcnow
 from app.login_throttle import FAILED_LOGIN_LIMIT, FAILED_LOGIN_WINDOW, login_locked
+from core.accounts import Role
+from core.audit import AuditEvent, record_audit
+from core.db import create_sessionmaker, utcnow
 from tests.conftest import TEST_PASSWORD, log_in, make_user, post_form
 
 

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.mainland_formats import (
+from core.mainland_formats import (
     InvalidFormat,
     id_check_character,
     normalize_mainland_mobile,
     parse_resident_id,
 )
-from app.privacy import DecryptionError, FieldCipher, mask_id_number, mask_name, mask_phone
+from core.privacy import DecryptionError, FieldCipher, mask_id_number, mask_name, mask_phone
 
 cipher = FieldCipher("unit-test-data-key-0123456789")
 

@@ -30,10 +30,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from app.db import create_sessionmaker
-from app.settings import Settings
+from core.db import create_sessionmaker
+from core.settings import Settings
+from notifications.jobs import job_id_for
 from notifications.models import OutboxMessage
-from notifications.worker import job_id_for
 from tests.booking.conftest import add_expert
 from tests.fakes.twilio_server import FakeTwilio, RecordedMessage
 

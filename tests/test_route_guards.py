@@ -13,9 +13,9 @@ from litestar import Litestar
 from sqlalchemy import func
 from sqlmodel import select
 
-from app.accounts import Role
-from app.audit import AuditEvent
-from app.db import create_sessionmaker
+from core.accounts import Role
+from core.audit import AuditEvent
+from core.db import create_sessionmaker
 from tests.conftest import log_in
 
 # path -> why anyone may reach it without a staff login.

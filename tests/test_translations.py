@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from babel.messages.extract import extract_from_dir
 
-from app.i18n import LOCALE_DIR, load_translations
-from app.settings import PROJECT_ROOT
+from core.i18n import LOCALE_DIR, load_translations
+from core.settings import PROJECT_ROOT
 
 METHOD_MAP = [
     ("app/**.py", "python"),

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import app.db
+import core.db
 
 revision = "0001"
 down_revision = None
@@ -28,7 +28,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_event",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor_id", sa.Integer(), nullable=True),
         sa.Column("actor_label", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
         sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -60,17 +60,17 @@ def upgrade() -> None:
         sa.Column("body_ciphertext", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("not_before", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("queued_at", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("claimed_at", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("sent_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("not_before", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("queued_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("provider_sid", sa.String(length=64), nullable=True),
         sa.Column("provider_status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
         sa.Column("related_type", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
         sa.Column("related_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("provider_sid"),
     )
@@ -91,7 +91,7 @@ def upgrade() -> None:
         "sms_opt_out",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("phone_index", sa.String(length=64), nullable=False),
-        sa.Column("opted_out_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("opted_out_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("phone_index"),
@@ -104,7 +104,7 @@ def upgrade() -> None:
         sa.Column("role", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("password_hash", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("username"),
     )
@@ -122,7 +122,7 @@ def upgrade() -> None:
         sa.Column("feed_token", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["site_id"],
             ["site.id"],
@@ -139,8 +139,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["staff_user.id"],
@@ -161,8 +161,8 @@ def upgrade() -> None:
         sa.Column("urgency", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("child_age_band", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["created_by_id"],
             ["staff_user.id"],
@@ -181,11 +181,11 @@ def upgrade() -> None:
         "appointment",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("expert_id", sa.Integer(), nullable=False),
-        sa.Column("starts_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ends_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("mode", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-        sa.Column("hold_expires_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("hold_expires_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("parent_name_ciphertext", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("parent_phone_ciphertext", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("parent_phone_index", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -200,10 +200,10 @@ def upgrade() -> None:
         sa.Column("sequence", sa.Integer(), nullable=False),
         sa.Column("case_id", sa.Integer(), nullable=True),
         sa.Column("booked_by_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("confirmed_at", app.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("cancelled_at", app.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("confirmed_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["booked_by_id"],
             ["staff_user.id"],
@@ -264,7 +264,7 @@ def upgrade() -> None:
         sa.Column("caller_phone_ciphertext", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("caller_phone_index", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("operator_id", sa.Integer(), nullable=False),
-        sa.Column("received_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["referral_case.id"],

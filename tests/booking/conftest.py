@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from app.db import create_sessionmaker
-from app.privacy import FieldCipher
-from app.settings import Settings
 from booking.models import Appointment, AvailabilityRule, Expert, Site
+from core.db import create_sessionmaker
+from core.privacy import FieldCipher
+from core.settings import Settings
 from notifications.models import OutboxMessage
 
 

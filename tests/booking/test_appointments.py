@@ -8,22 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_engine, create_sessionmaker, utcnow
-from app.privacy import FieldCipher
-from app.settings import Settings
-from booking.appointments import (
-    BookingInvalid,
-    HoldExpired,
-    ParentDetails,
-    SlotTaken,
-    WrongCode,
-    book_for_parent,
-    cancel_by_manage_token,
-    confirm_with_code,
-    hold_slot,
-    slots_for_expert,
-)
+from booking.appointments import book_for_parent, cancel_by_manage_token, confirm_with_code, hold_slot
+from booking.errors import BookingInvalid, HoldExpired, SlotTaken, WrongCode
 from booking.models import Expert
+from booking.parent_details import ParentDetails
+from booking.slots import slots_for_expert
+from core.db import create_engine, create_sessionmaker, utcnow
+from core.privacy import FieldCipher
+from core.settings import Settings
 from tests.booking.conftest import add_expert, appointments, last_otp, outbox_rows, sms_body
 from tests.conftest import make_user
 

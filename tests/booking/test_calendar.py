@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from app.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from tests.booking.conftest import add_expert, appointments, last_otp
 from tests.conftest import post_json
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from app.accounts import Role
-from app.audit import AuditEvent
-from app.db import create_sessionmaker
 from booking.models import AvailabilityRule, Expert, Site
+from core.accounts import Role
+from core.audit import AuditEvent
+from core.db import create_sessionmaker
 from tests.booking.conftest import add_expert, last_otp
 from tests.conftest import log_in, make_user, post_form, post_json
 

@@ -19,7 +19,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from app.demo import DEMO_PASSWORD, seed_demo
-from app.settings import Settings
+from core.settings import Settings
 
 # What a parent's phone looks like to the site: a mid-size Android phone, touch, Chinese locale.
 PHONE = {

@@ -9,9 +9,9 @@ import pytest
 from playwright.async_api import BrowserContext, Page, expect
 from sqlmodel import select
 
-from app.db import create_engine, create_sessionmaker
-from app.privacy import FieldCipher
 from booking.models import Appointment
+from core.db import create_engine, create_sessionmaker
+from core.privacy import FieldCipher
 from notifications.models import OutboxMessage
 from tests.e2e.conftest import LiveServer, screenshot
 

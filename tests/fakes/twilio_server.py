@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from app.db import utcnow
+from core.db import utcnow
 
 __all__ = ["FakeTwilio", "RecordedMessage"]
 

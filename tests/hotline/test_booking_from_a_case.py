@@ -12,13 +12,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import hotline.case_bookings
-from app.accounts import Role, StaffUser
-from app.db import create_sessionmaker
-from app.i18n import load_translations
-from app.privacy import FieldCipher
-from app.settings import Settings
-from booking.appointments import ParentDetails, hold_slot, iso_utc, slots_for_expert
+from booking.appointments import hold_slot
 from booking.models import Expert
+from booking.parent_details import ParentDetails
+from booking.slot_times import iso_utc
+from booking.slots import slots_for_expert
+from core.accounts import Role, StaffUser
+from core.db import create_sessionmaker
+from core.i18n import load_translations
+from core.privacy import FieldCipher
+from core.settings import Settings
 from hotline.intake import CallIntake, log_call
 from tests.booking.conftest import add_expert, appointments, outbox_rows, sms_body
 from tests.conftest import log_in, make_user, post_form, post_json

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.accounts import Role, StaffUser
-from app.db import create_sessionmaker
-from app.privacy import FieldCipher
+from core.accounts import Role, StaffUser
+from core.db import create_sessionmaker
+from core.privacy import FieldCipher
 from hotline.intake import CallIntake, log_call
 from tests.conftest import make_user
 from tests.hotline.calls import a_call, count_rows

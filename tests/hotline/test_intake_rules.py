@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import FormInvalid
+from core.errors import FormInvalid
 from hotline.intake import CallIntake, normalize_case_number, validate_call
 from hotline.taxonomy import less_urgent_than
 from tests.hotline.calls import a_call

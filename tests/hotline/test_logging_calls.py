@@ -7,10 +7,9 @@ import json
 import pytest
 from sqlalchemy import text
 
-from app.accounts import Role
-from app.privacy import DecryptionError, FieldCipher
+from core.accounts import Role
+from core.privacy import DecryptionError, FieldCipher, phone_index
 from hotline.intake import CALLER_PHONE_CONTEXT, SUMMARY_CONTEXT
-from notifications.outbox import phone_index
 from tests.conftest import log_in, post_form, post_json
 from tests.hotline.calls import (
     NOTHING_SAVED,

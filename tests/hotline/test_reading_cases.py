@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from app.accounts import Role
-from app.db import create_sessionmaker
-from app.privacy import FieldCipher
+from core.accounts import Role
+from core.db import create_sessionmaker
+from core.privacy import FieldCipher
 from hotline.case_views import PAGE_SIZE
 from hotline.intake import SUMMARY_CONTEXT, CallIntake, log_call
 from tests.conftest import log_in, make_user, post_form, post_json

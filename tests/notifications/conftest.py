@@ -16,13 +16,14 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_sessionmaker, utcnow
-from app.privacy import FieldCipher
-from app.settings import Settings
+from app.wiring import send_checks, worker_settings
+from core.db import create_sessionmaker, utcnow
+from core.privacy import FieldCipher
+from core.settings import Settings
+from notifications.jobs import SmsJobDeps, job_context
 from notifications.models import OutboxMessage, SmsOptOut
-from notifications.outbox import Dispatcher, attach_dispatcher, enqueue, wait_for_dispatches
+from notifications.outbox import Dispatcher, dispatch_after_commit, enqueue, wait_for_dispatches
 from notifications.sms import TwilioSender
-from notifications.worker import job_context, worker_settings
 
 PARENT_PHONE = "+8613812345678"
 OTHER_PHONE = "+8613998765432"
@@ -44,8 +45,12 @@ async def twilio_sender(twilio_settings: Settings) -> AsyncIterator[TwilioSender
 def job_ctx(
     twilio_settings: Settings, engine: AsyncEngine, cipher: FieldCipher, twilio_sender: TwilioSender
 ) -> dict[str, Any]:
-    """The context the jobs get, for calling them directly (no worker, no dispatcher)."""
-    return job_context(twilio_settings, create_sessionmaker(engine), cipher, twilio_sender, None)
+    """The context the jobs get, for calling them directly (no worker, no dispatcher), with the checks the
+    application wires."""
+    deps = SmsJobDeps(
+        twilio_settings, create_sessionmaker(engine), cipher, twilio_sender, None, send_checks()
+    )
+    return job_context(deps)
 
 
 @pytest.fixture
@@ -67,8 +72,10 @@ async def enqueue_committed(
     **kwargs: Any,
 ) -> int:
     """Write one outbox row in its own transaction, as booking code does, and let the hand-over run."""
-    async with create_sessionmaker(engine)() as session:
-        attach_dispatcher(session, dispatcher)
+    maker = create_sessionmaker(engine)
+    if dispatcher is not None:
+        dispatch_after_commit(maker, dispatcher)
+    async with maker() as session:
         message = await enqueue(session, cipher, kind=kind, to_e164=to, body=body, **kwargs)
         await session.commit()
     await wait_for_dispatches()

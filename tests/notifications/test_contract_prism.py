@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from notifications.sms import SmsRejected, TwilioSender
 from tests.conftest import TWILIO_FROM
 from tests.notifications.conftest import PARENT_PHONE

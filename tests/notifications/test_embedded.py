@@ -7,12 +7,12 @@ import asyncio
 import pytest
 from litestar.testing import AsyncTestClient
 
-from app.accounts import Role
-from app.db import create_sessionmaker
-from app.privacy import FieldCipher
+from app.wiring import notification_runtime
+from core.accounts import Role
+from core.db import create_sessionmaker
+from core.privacy import FieldCipher
 from notifications.dispatch import InProcessDispatcher
-from notifications.outbox import attach_dispatcher, enqueue, wait_for_dispatches
-from notifications.runtime import build_runtime
+from notifications.outbox import enqueue, wait_for_dispatches
 from notifications.sms import ConsoleSender
 from tests.conftest import log_in
 from tests.notifications.conftest import PARENT_PHONE, enqueue_committed, load
@@ -21,7 +21,7 @@ from tests.notifications.conftest import PARENT_PHONE, enqueue_committed, load
 @pytest.fixture
 async def runtime(settings, engine):
     assert settings.redis_url is None and settings.sms_backend == "console"
-    runtime = build_runtime(settings, create_sessionmaker(engine), FieldCipher(settings.data_key))
+    runtime = notification_runtime(settings, create_sessionmaker(engine), FieldCipher(settings.data_key))
     yield runtime
     await runtime.stop()
 
@@ -36,8 +36,7 @@ async def test_sms_written_with_a_committed_change_is_sent_in_process_via_the_co
     runtime, engine, cipher
 ):
     await runtime.start()
-    async with create_sessionmaker(engine)() as session:
-        attach_dispatcher(session, runtime.dispatcher)
+    async with runtime.job_ctx["sms"].sessionmaker() as session:
         message = await enqueue(
             session, cipher, kind="otp", to_e164=PARENT_PHONE, body="【家庭教育热线】您的预约验证码为482913"
         )
@@ -53,8 +52,7 @@ async def test_sms_written_with_a_committed_change_is_sent_in_process_via_the_co
 
 async def test_rolled_back_change_sends_nothing(runtime, engine, cipher):
     await runtime.start()
-    async with create_sessionmaker(engine)() as session:
-        attach_dispatcher(session, runtime.dispatcher)
+    async with runtime.job_ctx["sms"].sessionmaker() as session:
         await enqueue(session, cipher, kind="otp", to_e164=PARENT_PHONE, body="never")
         await session.rollback()
     await _settle(runtime)

@@ -9,24 +9,23 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_sessionmaker, utcnow
-from app.privacy import FieldCipher
-from app.settings import Settings
 from booking.appointments import (
     ConfirmedBooking,
-    ParentDetails,
     book_for_parent,
     cancel_by_manage_token,
     confirm_with_code,
     hold_slot,
-    slots_for_expert,
 )
 from booking.models import Appointment, Expert
+from booking.parent_details import ParentDetails
+from booking.slots import slots_for_expert
+from core.db import create_sessionmaker, utcnow
+from core.privacy import FieldCipher, phone_index
+from core.settings import Settings
 from notifications.delivery import apply_delivery_status
+from notifications.jobs import send_outbox_message, sweep_outbox
 from notifications.opt_out import record_opt_out
-from notifications.outbox import WITHDRAWN, phone_index
 from notifications.texts import render_sms
-from notifications.worker import send_outbox_message, sweep_outbox
 from tests.booking.conftest import add_expert, appointments, last_otp, outbox_rows, sms_body
 from tests.conftest import make_user
 from tests.notifications.conftest import PARENT_PHONE, load, pretend_time_passed, run_burst_worker
@@ -185,7 +184,7 @@ async def test_cancelled_appointment_withdraws_its_reminder_and_it_never_goes_ou
 
     await _cancel(engine, cipher, queue_settings, confirmed.manage_token)
     row = await load(engine, reminder.id or 0)
-    assert row.status == WITHDRAWN and row.attempts == 0
+    assert row.status == "withdrawn" and row.attempts == 0
     [confirmation] = await outbox_rows(engine, "booking_confirmed")
     assert confirmation.status == "pending"  # only the reminder is withdrawn
     assert len(await outbox_rows(engine, "booking_cancelled")) == 1
@@ -203,7 +202,7 @@ async def test_cancelled_appointment_withdraws_its_reminder_and_it_never_goes_ou
         )
         await session.commit()
     assert changed is False
-    assert (await load(engine, reminder.id or 0)).status == WITHDRAWN
+    assert (await load(engine, reminder.id or 0)).status == "withdrawn"
 
 
 async def test_worker_withdraws_a_reminder_whose_appointment_was_cancelled_by_a_path_that_forgot(
@@ -223,7 +222,7 @@ async def test_worker_withdraws_a_reminder_whose_appointment_was_cancelled_by_a_
     assert await send_outbox_message(job_ctx, reminder.id or 0) == "withdrawn"
     assert fake_twilio.messages == []
     row = await load(engine, reminder.id or 0)
-    assert (row.status, row.sent_at) == (WITHDRAWN, None)
+    assert (row.status, row.sent_at) == ("withdrawn", None)
     assert await sweep_outbox(job_ctx) == 1  # only the confirmation is left to queue; the reminder is done
 
 

@@ -8,6 +8,8 @@ from itertools import pairwise
 import pytest
 from aiohttp import web
 
+from app.wiring import worker_settings
+from notifications.jobs import RETRY_CAP, retry_delay
 from notifications.sms import (
     ConsoleSender,
     SmsRejected,
@@ -15,7 +17,7 @@ from notifications.sms import (
     TwilioSender,
     build_sender,
 )
-from notifications.worker import RETRY_CAP, retry_delay, sweep_schedule, worker_settings
+from notifications.worker import sweep_schedule
 from tests.notifications.conftest import PARENT_PHONE
 
 

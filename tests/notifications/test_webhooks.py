@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from twilio.request_validator import RequestValidator
 
-from notifications.outbox import phone_index
+from core.privacy import phone_index
+from notifications.jobs import job_context, send_outbox_message
 from notifications.sms import SentSms, TwilioSender
 from notifications.webhooks import INBOUND_PATH, keyword_action
-from notifications.worker import send_outbox_message
 from tests.conftest import TWILIO_FROM
 from tests.notifications.conftest import (
     PARENT_PHONE,
@@ -113,7 +113,12 @@ async def test_report_that_beats_the_workers_own_write_is_not_lost(
             return sent
 
     outbox_id = await enqueue_committed(engine, cipher)
-    assert await send_outbox_message({**job_ctx, "sender": ReportsBeforeReturning()}, outbox_id) == "sent"
+    assert (
+        await send_outbox_message(
+            job_context(job_ctx["sms"].with_sender(ReportsBeforeReturning())), outbox_id
+        )
+        == "sent"
+    )
 
     row = await load(engine, outbox_id)
     assert (row.status, row.provider_sid) == ("delivered", fake_twilio.messages[-1].sid)

@@ -12,11 +12,11 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import update
 
-from app.db import create_sessionmaker, utcnow
+from core.db import create_sessionmaker, utcnow
+from core.privacy import phone_index
 from notifications.dispatch import ArqDispatcher
+from notifications.jobs import SENDING_TIMEOUT, send_outbox_message, sweep_outbox
 from notifications.models import OutboxMessage
-from notifications.outbox import phone_index
-from notifications.worker import SENDING_TIMEOUT, send_outbox_message, sweep_outbox
 from tests.conftest import REDIS_URL
 from tests.notifications.conftest import (
     OTHER_PHONE,
@@ -220,7 +220,7 @@ async def test_the_same_job_racing_against_itself_sends_once(job_ctx, engine, ci
     """Below arq: if a job id were ever delivered twice at once, the claim still lets one through."""
     outbox_id = await enqueue_committed(engine, cipher)
     other_engine_ctx = dict(job_ctx)
-    from app.db import create_engine
+    from core.db import create_engine
 
     other_engine = create_engine(str(engine.url))
     other_engine_ctx["sessionmaker"] = create_sessionmaker(other_engine)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -11,6 +10,7 @@ from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session as SyncSession
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -96,17 +96,12 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-
-
-async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One session per request; whatever a handler did not commit is rolled back."""
-    async with maker() as session:
-        try:
-            yield session
-        finally:
-            if session.in_transaction():
-                await session.rollback()
+    """Sessions of their own Session subclass: listeners attached to it (the outbox's after-commit
+    dispatch) hear this sessionmaker's sessions only, never those of another app or test in the process."""
+    session_class = type("FamilyHotlineSession", (SyncSession,), {})
+    return async_sessionmaker(
+        engine, class_=AsyncSession, expire_on_commit=False, sync_session_class=session_class
+    )
 
 
 async def get_by_outside_id(session: AsyncSession, model: type[Row], row_id: int) -> Row | None:

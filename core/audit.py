@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Field, SQLModel
 
-from app.db import AsyncSession, UTCDateTime, utcnow
+from core.db import AsyncSession, UTCDateTime, utcnow
 
 __all__ = ["AuditEvent", "record_audit"]
 

@@ -11,8 +11,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from app.i18n import LOCALES, current_locale, gettext, ngettext
-from app.privacy import mask_phone
+from core.i18n import LOCALES, current_locale, gettext, ngettext
+from core.privacy import mask_phone
 
 __all__ = ["TEMPLATE_DIR", "babel_locale", "create_template_config", "local_formatters"]
 

@@ -11,12 +11,12 @@ from litestar.datastructures import Cookie
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from app.accounts import Role, StaffUser, user_for_session_token
+from core.accounts import Role, StaffUser, user_for_session_token
 
 if TYPE_CHECKING:
     from litestar.handlers.base import BaseRouteHandler
 
-    from app.settings import Settings
+    from core.settings import Settings
 
 __all__ = [
     "SESSION_COOKIE",

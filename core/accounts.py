@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Column, String, delete, update
 from sqlmodel import Field, SQLModel, select
 
-from app.db import AsyncSession, UTCDateTime, utcnow
+from core.db import AsyncSession, UTCDateTime, utcnow
 
 __all__ = [
     "LoginSession",

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from app.i18n import N_
+from core.i18n import N_
 
 __all__ = ["InvalidFormat", "ResidentId", "normalize_mainland_mobile", "parse_resident_id"]
 

@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from litestar.di import NamedDependency
 
-__all__ = ["DecryptionError", "FieldCipher", "mask_id_number", "mask_name", "mask_phone"]
+__all__ = ["DecryptionError", "FieldCipher", "mask_id_number", "mask_name", "mask_phone", "phone_index"]
+
+PHONE_INDEX_CONTEXT = "phone"
 
 _VERSION = "v1"
 
@@ -62,6 +64,11 @@ class FieldCipher:
     def blind_index(self, normalized_value: str, *, context: str = "") -> str:
         digest = hmac.new(self._index_key, f"{context}\x00{normalized_value}".encode(), hashlib.sha256)
         return digest.hexdigest()
+
+
+def phone_index(cipher: FieldCipher, e164: str) -> str:
+    """The one blind index of a phone number, shared by outbox rows, opt-outs, calls and bookings."""
+    return cipher.blind_index(e164, context=PHONE_INDEX_CONTEXT)
 
 
 def mask_phone(e164_or_local: str | None) -> str:

@@ -1,0 +1,52 @@
+"""How the application puts the areas together. `serve`, `worker` and arq's own CLI all come through
+here, so whatever an area registers (its routes, its checks before an SMS goes out) is registered for
+every way the service can be started, and nothing depends on which modules happen to be imported."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.types import ControllerRouterHandler
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app import pages
+from booking.messages import register_send_checks as booking_send_checks
+from booking.routes import router as booking_router
+from core.db import AsyncSession
+from core.privacy import FieldCipher
+from core.settings import Settings
+from hotline.routes import router as hotline_router
+from notifications.outbox import SendChecks
+from notifications.routes import router as notifications_router
+from notifications.runtime import NotificationRuntime, build_runtime
+from notifications.sms import SmsSender
+from notifications.worker import worker_settings as notifications_worker_settings
+
+__all__ = ["notification_runtime", "route_handlers", "send_checks", "worker_settings"]
+
+
+def route_handlers() -> list[ControllerRouterHandler]:
+    """One Router per area, beside the site-wide pages."""
+    return [*pages.ROUTES, hotline_router, booking_router, notifications_router]
+
+
+def send_checks() -> SendChecks:
+    """The checks every SMS passes just before it is sent, as each area registers them."""
+    checks = SendChecks()
+    booking_send_checks(checks)
+    return checks
+
+
+def notification_runtime(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    cipher: FieldCipher,
+    sender: SmsSender | None = None,
+) -> NotificationRuntime:
+    """The web process's side of notifications, dispatching what its own sessions commit."""
+    return build_runtime(settings, sessionmaker, cipher, send_checks(), sender=sender)
+
+
+def worker_settings(settings: Settings, *, sender: SmsSender | None = None) -> dict[str, Any]:
+    """Keyword arguments for arq's Worker: `family-hotline worker` and `arq app.worker.WorkerSettings`."""
+    return notifications_worker_settings(settings, send_checks(), sender=sender)
