@@ -8,7 +8,7 @@ import getpass
 import logging
 import sys
 
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 
 __all__ = ["main"]
 
@@ -76,7 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("demo", help="create demo staff, experts and availability; print URLs and logins")
     args = parser.parse_args(argv)
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        sys.exit(f"family-hotline: {exc}")
     if args.command == "serve":
         _serve(settings, args.host, args.port)
     elif args.command == "worker":

@@ -1,74 +1,128 @@
-"""One Settings object, read from environment variables, with defaults that run the embedded demo."""
+"""One Settings object. Each setting is declared once, here: its default, its environment variable and
+what it means. `Settings.from_env()` reads every one of them; the README's configuration table is
+`settings_table()` (a test keeps the two equal).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from litestar.di import NamedDependency
+
+__all__ = ["ENV_PREFIX", "PROJECT_ROOT", "Settings", "SettingsDep", "SettingsError", "settings_table"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 ENV_PREFIX = "FH_"
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(ENV_PREFIX + name)
-    return value if value not in (None, "") else default
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use; the message names it."""
 
 
-def _load_or_create_keys(data_dir: Path) -> dict[str, str]:
-    """Keys for the embedded mode, kept in a file beside the SQLite database.
+def _setting(default: Any = None, *, env: str, help: str, shown: str | None = None) -> Any:
+    """A setting: `env` is its variable without the prefix; `shown` is how the README states a default
+    that is computed at start-up rather than written here."""
+    metadata = {"env": env, "help": help, "shown": shown}
+    if default is _REQUIRED:
+        return field(metadata=metadata)
+    return field(default=default, metadata=metadata)
 
-    Losing the data key means losing every encrypted phone number and summary, so the key is written
-    once and reused on every start instead of being regenerated.
-    """
-    path = data_dir / "keys.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    data_dir.mkdir(parents=True, exist_ok=True)
-    keys = {
-        "secret_key": secrets.token_urlsafe(48),
-        "data_key": secrets.token_urlsafe(32),
-    }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(keys, fh)
-    return keys
+
+_REQUIRED: Any = object()
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str
-    secret_key: str
-    data_key: str
-    redis_url: str | None = None
-    sms_backend: str = "console"  # "console" | "twilio"
-    twilio_account_sid: str = ""
-    twilio_auth_token: str = ""
-    twilio_from_number: str = ""
-    twilio_api_base: str | None = None  # tests point the real client at a local server
-    public_base_url: str = "http://127.0.0.1:8000"
-    site_timezone: str = "Asia/Shanghai"
-    sms_signature: str = "【家庭教育热线】"
-    default_locale: str = "zh_Hans"
-    secure_cookies: bool = False
-    debug: bool = False
-    data_dir: Path = field(default=PROJECT_ROOT / "instance")
-    # Booking rules
-    booking_hold_minutes: int = 10
-    booking_min_notice_hours: int = 2
-    booking_horizon_days: int = 28
-    otp_max_attempts: int = 5
-    # SMS reminder this many hours before a confirmed consultation; 0 sends none.
-    reminder_hours_before: int = 24
-    # Outbox
-    outbox_sweep_seconds: int = 30
-    outbox_max_attempts: int = 8
+    database_url: str = _setting(
+        _REQUIRED,
+        env="DATABASE_URL",
+        shown="SQLite file `instance/family-hotline.db`",
+        help="`postgresql://…` or `sqlite:///…`",
+    )
+    secret_key: str = _setting(
+        _REQUIRED, env="SECRET_KEY", shown="generated into `instance/keys.json`", help="signs CSRF tokens"
+    )
+    data_key: str = _setting(
+        _REQUIRED,
+        env="DATA_KEY",
+        shown="generated into `instance/keys.json`",
+        help="encrypts personal data; **back it up — losing it loses the data**",
+    )
+    redis_url: str | None = _setting(
+        None,
+        env="REDIS_URL",
+        shown="unset (embedded: jobs run in-process)",
+        help="`redis://host:6379/0`; then run `family-hotline worker`",
+    )
+    sms_backend: str = _setting("console", env="SMS_BACKEND", help="`twilio` to send real SMS")
+    twilio_account_sid: str = _setting("", env="TWILIO_ACCOUNT_SID", help="Twilio account")
+    twilio_auth_token: str = _setting(
+        "", env="TWILIO_AUTH_TOKEN", help="Twilio auth token (also checks the signature of Twilio's webhooks)"
+    )
+    twilio_from_number: str = _setting("", env="TWILIO_FROM_NUMBER", help="the number SMS are sent from")
+    twilio_api_base: str | None = _setting(
+        None,
+        env="TWILIO_API_BASE",
+        shown="Twilio's",
+        help="base URL for the Twilio API (tests point it at a local server)",
+    )
+    public_base_url: str = _setting(
+        "http://127.0.0.1:8000",
+        env="PUBLIC_BASE_URL",
+        help="public URL: links in SMS, Twilio status-callback URLs and webhook signature checks — give "
+        "the worker the same value as the web app",
+    )
+    site_timezone: str = _setting(
+        "Asia/Shanghai", env="TIMEZONE", help="the site's zone for availability and display"
+    )
+    sms_signature: str = _setting(
+        "【家庭教育热线】", env="SMS_SIGNATURE", help="the 【signature】 every SMS starts with"
+    )
+    default_locale: str = _setting("zh_Hans", env="DEFAULT_LOCALE", help="`zh_Hans` or `en`")
+    secure_cookies: bool = _setting(False, env="SECURE_COOKIES", help="`1` behind HTTPS")
+    debug: bool = _setting(
+        False, env="DEBUG", help="`1` shows tracebacks in error pages (never in production)"
+    )
+    data_dir: Path = _setting(
+        PROJECT_ROOT / "instance",
+        env="DATA_DIR",
+        shown="`./instance`",
+        help="where the embedded database and keys live",
+    )
+    booking_hold_minutes: int = _setting(
+        10, env="BOOKING_HOLD_MINUTES", help="how long a slot is held while a parent types the SMS code"
+    )
+    booking_min_notice_hours: int = _setting(
+        2, env="BOOKING_MIN_NOTICE_HOURS", help="no slot is offered that starts sooner than this"
+    )
+    booking_horizon_days: int = _setting(
+        28, env="BOOKING_HORIZON_DAYS", help="how far ahead slots are offered"
+    )
+    otp_max_attempts: int = _setting(
+        5, env="OTP_MAX_ATTEMPTS", help="wrong SMS codes allowed before the held slot is released"
+    )
+    reminder_hours_before: int = _setting(
+        24,
+        env="REMINDER_HOURS_BEFORE",
+        help="hours before a confirmed consultation that the reminder SMS goes out; none when the booking "
+        "is made later than that (the confirmation has just gone out); `0` turns reminders off",
+    )
+    outbox_sweep_seconds: int = _setting(
+        30,
+        env="OUTBOX_SWEEP_SECONDS",
+        help="how often waiting, retried and due SMS are looked for in the outbox",
+    )
+    outbox_max_attempts: int = _setting(
+        8,
+        env="OUTBOX_MAX_ATTEMPTS",
+        help="tries before an SMS is marked failed (backoff 30 s doubling, ≤ 1 h)",
+    )
 
     @property
     def embedded_jobs(self) -> bool:
@@ -83,33 +137,81 @@ class Settings:
         return replace(self, **changes)
 
     @classmethod
-    def from_env(cls) -> Settings:
-        data_dir = Path(_env("DATA_DIR", str(PROJECT_ROOT / "instance")) or "instance")
-        secret_key = _env("SECRET_KEY")
-        data_key = _env("DATA_KEY")
-        if not (secret_key and data_key):
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Every setting from its `FH_…` variable; unset or empty means the default."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            raw = env.get(ENV_PREFIX + spec.metadata["env"], "")
+            if raw != "":
+                values[spec.name] = _parse(spec.metadata["env"], str(spec.type), raw)
+        data_dir: Path = values.setdefault("data_dir", cls.data_dir)
+        values.setdefault("database_url", f"sqlite+aiosqlite:///{data_dir / 'family-hotline.db'}")
+        if not ("secret_key" in values and "data_key" in values):
             keys = _load_or_create_keys(data_dir)
-            secret_key = secret_key or keys["secret_key"]
-            data_key = data_key or keys["data_key"]
-        return cls(
-            database_url=_env("DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'family-hotline.db'}") or "",
-            secret_key=secret_key,
-            data_key=data_key,
-            redis_url=_env("REDIS_URL"),
-            sms_backend=_env("SMS_BACKEND", "console") or "console",
-            twilio_account_sid=_env("TWILIO_ACCOUNT_SID", "") or "",
-            twilio_auth_token=_env("TWILIO_AUTH_TOKEN", "") or "",
-            twilio_from_number=_env("TWILIO_FROM_NUMBER", "") or "",
-            twilio_api_base=_env("TWILIO_API_BASE"),
-            public_base_url=(_env("PUBLIC_BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
-            site_timezone=_env("TIMEZONE", "Asia/Shanghai") or "Asia/Shanghai",
-            sms_signature=_env("SMS_SIGNATURE", "【家庭教育热线】") or "【家庭教育热线】",
-            default_locale=_env("DEFAULT_LOCALE", "zh_Hans") or "zh_Hans",
-            secure_cookies=(_env("SECURE_COOKIES", "0") == "1"),
-            debug=(_env("DEBUG", "0") == "1"),
-            data_dir=data_dir,
-            reminder_hours_before=int(_env("REMINDER_HOURS_BEFORE") or cls.reminder_hours_before),
-        )
+            values.setdefault("secret_key", keys["secret_key"])
+            values.setdefault("data_key", keys["data_key"])
+        if "public_base_url" in values:
+            values["public_base_url"] = values["public_base_url"].rstrip("/")
+        return cls(**values)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse(name: str, type_name: str, raw: str) -> Any:
+    variable = ENV_PREFIX + name
+    if type_name == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{variable} must be a whole number, not {raw!r}") from None
+    if type_name == "bool":
+        if raw.lower() in _TRUE | _FALSE:
+            return raw.lower() in _TRUE
+        raise SettingsError(f"{variable} must be 1 or 0, not {raw!r}")
+    if type_name == "Path":
+        return Path(raw)
+    return raw
+
+
+def _load_or_create_keys(data_dir: Path) -> dict[str, str]:
+    """Keys for the embedded mode, kept in a file beside the SQLite database.
+
+    Losing the data key means losing every encrypted phone number and summary, so the key is written
+    once and reused on every start instead of being regenerated.
+    """
+    path = data_dir / "keys.json"
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    keys = {
+        "secret_key": secrets.token_urlsafe(48),
+        "data_key": secrets.token_urlsafe(32),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(keys, fh)
+    return keys
+
+
+def settings_table() -> str:
+    """The README's configuration table, made from the declarations above."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for spec in fields(Settings):
+        shown = spec.metadata["shown"]
+        if shown is None:
+            default = spec.default
+            shown = (
+                f"`{int(default)}`"
+                if isinstance(default, bool)
+                else f"`{default}`"
+                if default != ""
+                else "empty"
+            )
+        rows.append(f"| `{ENV_PREFIX}{spec.metadata['env']}` | {shown} | {spec.metadata['help']} |")
+    return "\n".join(rows)
 
 
 # Route handlers declare `settings: SettingsDep`.
