@@ -32,7 +32,7 @@ def _worker(settings: Settings) -> None:
 
     if settings.embedded_jobs:
         sys.exit("FH_REDIS_URL is not set: in embedded mode `serve` runs the jobs itself; no worker needed.")
-    run_worker(worker_settings(settings))  # type: ignore[arg-type]
+    run_worker(worker_settings(settings))
 
 
 async def _add_user(settings: Settings, username: str, name: str, role: str, password: str) -> None:

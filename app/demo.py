@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import time
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.migrate import upgrade_database
 from booking.models import AvailabilityRule, Expert, Site
@@ -69,14 +70,14 @@ async def seed_demo(settings: Settings, *, print_summary: bool = False) -> bool:
                         )
             await session.commit()
             created = True
-        experts = (await session.exec(select(Expert).order_by(Expert.id))).all()  # type: ignore[arg-type]
+        experts = (await session.exec(select(Expert).order_by(col(Expert.id)))).all()
     await engine.dispose()
     if print_summary:
         _print_summary(settings, experts, created)
     return created
 
 
-def _print_summary(settings: Settings, experts: list[Expert], created: bool) -> None:
+def _print_summary(settings: Settings, experts: Sequence[Expert], created: bool) -> None:
     base = settings.public_base_url
     print("\n" + ("Demo data created." if created else "Demo data already present; nothing changed."))
     print(f"\n  Site:            {base}/")

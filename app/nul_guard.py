@@ -8,10 +8,11 @@ and URL, instead of a check in each validator that someone will one day forget.
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Receive, ReceiveMessage, Scope, Send
 
 from core.errors import UserFacingError
 from core.i18n import N_
@@ -31,24 +32,28 @@ class RefuseNulMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        if _NUL.search(raw_path) or _NUL.search(scope.get("query_string", b"")):
+        http = cast(HTTPScope, scope)  # `scopes` admits HTTP only
+        raw_path = http.get("raw_path") or http["path"].encode()
+        if _NUL.search(raw_path) or _NUL.search(http.get("query_string", b"")):
             raise _refuse()
-        if scope["method"] not in {"POST", "PUT", "PATCH"}:
+        if http["method"] not in {"POST", "PUT", "PATCH"}:
             await next_app(scope, receive, send)
             return
         # Read the whole body first (forms and JSON here are small), check it, then replay it.
-        messages: list[Message] = []
+        messages: list[ReceiveMessage] = []
+        chunks: list[bytes] = []
         while True:
             message = await receive()
             messages.append(message)
-            if message["type"] != "http.request" or not message.get("more_body", False):
+            if message["type"] != "http.request":
                 break
-        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-        if _NUL.search(body):
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        if _NUL.search(b"".join(chunks)):
             raise _refuse()
 
-        async def replay() -> Message:
+        async def replay() -> ReceiveMessage:
             return messages.pop(0) if messages else await receive()
 
         await next_app(scope, replay, send)

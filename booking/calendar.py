@@ -81,7 +81,8 @@ def render_feed(expert_name: str, entries: list[FeedEntry], *, locale: str, deta
         if entry.place:
             event.add("location", entry.place)
         cal.add_component(event)
-    return cal.to_ical()
+    ical: bytes = cal.to_ical()
+    return ical
 
 
 async def feed_for_token(

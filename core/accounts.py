@@ -10,7 +10,7 @@ from enum import StrEnum
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Column, String, delete, update
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 
 from core.db import AsyncSession, UTCDateTime, utcnow
 
@@ -137,13 +137,13 @@ async def user_for_session_token(session: AsyncSession, token: str) -> StaffUser
 
 
 async def end_login_session(session: AsyncSession, token: str) -> None:
-    await session.exec(delete(LoginSession).where(LoginSession.token_hash == _token_hash(token)))  # type: ignore[call-overload]
+    await session.exec(delete(LoginSession).where(col(LoginSession.token_hash) == _token_hash(token)))
 
 
 async def end_all_sessions_of(session: AsyncSession, user_id: int) -> None:
-    await session.exec(delete(LoginSession).where(LoginSession.user_id == user_id))  # type: ignore[call-overload]
+    await session.exec(delete(LoginSession).where(col(LoginSession.user_id) == user_id))
 
 
 async def deactivate(session: AsyncSession, user_id: int) -> None:
-    await session.exec(update(StaffUser).where(StaffUser.id == user_id).values(is_active=False))  # type: ignore[call-overload]
+    await session.exec(update(StaffUser).where(col(StaffUser.id) == user_id).values(is_active=False))
     await end_all_sessions_of(session, user_id)

@@ -75,7 +75,7 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def negotiate_locale(cookie_value: str | None, accept_language: str | None, default: str) -> str:
     """Explicit choice (cookie) wins, then the browser's first supported language, then the default."""
     if cookie_value in LOCALES:
-        return cookie_value  # type: ignore[return-value]
+        return cookie_value
     for part in (accept_language or "").split(","):
         tag = part.split(";")[0].strip().lower()
         if tag.startswith("zh"):

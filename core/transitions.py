@@ -27,7 +27,7 @@ class Transitions(Generic[S]):
         self._next: dict[S, frozenset[S]] = {source: frozenset(targets) for source, targets in edges.items()}
 
     def allowed(self, source: S | str, target: S | str) -> bool:
-        return target in self._next.get(source, frozenset())  # type: ignore[call-overload]
+        return any(target in targets for status, targets in self._next.items() if status == source)
 
     def sources_of(self, target: S) -> tuple[S, ...]:
         """The statuses a row may move to `target` from, in declaration order (for `status IN (...)`)."""
@@ -38,4 +38,4 @@ class Transitions(Generic[S]):
             raise IllegalTransition(f"{self.entity}: {source} → {target} is not a legal change")
 
     def terminal(self, status: S | str) -> bool:
-        return not self._next.get(status)  # type: ignore[call-overload]
+        return not any(targets for source, targets in self._next.items() if source == status)

@@ -19,7 +19,15 @@ from core.vocabulary import CATEGORIES
 from hotline.case_numbers import allocate_case_number
 from hotline.models import Call, ReferralCase
 from hotline.repeat_callers import RelatedCase, cases_called_about_from
-from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, LINE_CASE_PREFIX, LINES, URGENCIES, less_urgent_than
+from hotline.taxonomy import (
+    AGE_BANDS,
+    CALLER_TYPES,
+    LINE_CASE_PREFIX,
+    LINES,
+    URGENCIES,
+    Urgency,
+    less_urgent_than,
+)
 
 __all__ = [
     "CALLER_PHONE_CONTEXT",
@@ -43,7 +51,7 @@ _CASE_NUMBER = re.compile(r"^(?P<prefix>[0-9A-Z]+)-\d{4}-\d{6,}$")
 
 # Fields the operator may leave empty, and what is stored then. Only the age band is mandatory
 # (DOMAIN-SOURCES req. 2), so an unanswered question is stored as "not stated", never as a guess.
-_UNANSWERED = {"caller_type": "unknown", "category": "unclassified", "urgency": "unassessed"}
+_UNANSWERED = {"caller_type": "unknown", "category": "unclassified", "urgency": Urgency.UNASSESSED}
 
 
 @dataclass(frozen=True)
@@ -169,18 +177,16 @@ async def _extend_case(session: AsyncSession, case_id: int, call: ValidCall, now
     """Let a new call raise the case's urgency and fill an unknown age band, atomically in SQL: two
     operators adding calls at once must not overwrite a crisis with a routine (no read-modify-write)."""
     less_urgent = less_urgent_than(call.urgency)
-    await session.exec(
-        update(ReferralCase).where(col(ReferralCase.id) == case_id).values(updated_at=now)  # type: ignore[call-overload]
-    )
+    await session.exec(update(ReferralCase).where(col(ReferralCase.id) == case_id).values(updated_at=now))
     if less_urgent:
         await session.exec(
-            update(ReferralCase)  # type: ignore[call-overload]
+            update(ReferralCase)
             .where(col(ReferralCase.id) == case_id, col(ReferralCase.urgency).in_(less_urgent))
             .values(urgency=call.urgency)
         )
     if call.child_age_band != "unknown":
         await session.exec(
-            update(ReferralCase)  # type: ignore[call-overload]
+            update(ReferralCase)
             .where(col(ReferralCase.id) == case_id, col(ReferralCase.child_age_band) == "unknown")
             .values(child_age_band=call.child_age_band)
         )

@@ -8,6 +8,7 @@ from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
 from core.db import UTCDateTime, utcnow
+from hotline.taxonomy import CaseStatus
 
 __all__ = ["Call", "CaseNumberCounter", "ReferralCase"]
 
@@ -27,8 +28,8 @@ class ReferralCase(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
-    line: str = Field(max_length=20, index=True)
-    status: str = Field(default="accepted", max_length=20, index=True)
+    line: str = Field(max_length=20, index=True)  # Line
+    status: str = Field(default=CaseStatus.ACCEPTED, max_length=20, index=True)  # CaseStatus
     category: str = Field(max_length=40, index=True)
     urgency: str = Field(max_length=20, index=True)
     child_age_band: str = Field(default="unknown", max_length=10)

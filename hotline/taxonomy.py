@@ -1,28 +1,42 @@
-"""The fixed vocabularies of the hotline: lines, caller types, categories, urgency, age bands.
+"""The fixed vocabularies of the hotline: lines, caller types, urgency, age bands, case statuses and the
+legal changes of a case's status. (Categories are shared with booking: `core.vocabulary.CATEGORIES`.)
 
 Codes are stored; labels are English gettext ids translated on display (zh_Hans first).
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from core.i18n import N_
+from core.transitions import Transitions
 
 __all__ = [
     "AGE_BANDS",
     "CALLER_TYPES",
     "CASE_STATUSES",
+    "CASE_TRANSITIONS",
     "LINES",
     "LINE_CASE_PREFIX",
     "URGENCIES",
+    "CaseStatus",
+    "Line",
+    "Urgency",
     "less_urgent_than",
 ]
 
+
+class Line(StrEnum):
+    YOUTH_12355 = "12355"  # 共青团 12355 youth service / minor-protection hotline
+    FAMILY_EDUCATION = "family_edu"  # 妇联 family-education hotline
+
+
 LINES: dict[str, str] = {
-    "12355": N_("12355 youth service hotline"),
-    "family_edu": N_("Family-education hotline"),
+    Line.YOUTH_12355: N_("12355 youth service hotline"),
+    Line.FAMILY_EDUCATION: N_("Family-education hotline"),
 }
 # Case numbers start with this, e.g. 12355-2026-000123, FE-2026-000042.
-LINE_CASE_PREFIX: dict[str, str] = {"12355": "12355", "family_edu": "FE"}
+LINE_CASE_PREFIX: dict[str, str] = {Line.YOUTH_12355: "12355", Line.FAMILY_EDUCATION: "FE"}
 
 CALLER_TYPES: dict[str, str] = {
     "child": N_("Child or young person"),
@@ -36,13 +50,22 @@ CALLER_TYPES: dict[str, str] = {
 }
 
 
-# Ordered from least to most urgent: a later call can raise a case's urgency, never lower it.
+class Urgency(StrEnum):
+    """Declared from least to most urgent: a later call can raise a case's urgency, never lower it."""
+
+    UNASSESSED = "unassessed"
+    ROUTINE = "routine"
+    PRIORITY = "priority"
+    URGENT = "urgent"
+    CRISIS = "crisis"
+
+
 URGENCIES: dict[str, str] = {
-    "unassessed": N_("Not assessed"),
-    "routine": N_("Routine"),
-    "priority": N_("Priority"),
-    "urgent": N_("Urgent"),
-    "crisis": N_("Crisis (danger now)"),
+    Urgency.UNASSESSED: N_("Not assessed"),
+    Urgency.ROUTINE: N_("Routine"),
+    Urgency.PRIORITY: N_("Priority"),
+    Urgency.URGENT: N_("Urgent"),
+    Urgency.CRISIS: N_("Crisis (danger now)"),
 }
 
 AGE_BANDS: dict[str, str] = {
@@ -54,15 +77,35 @@ AGE_BANDS: dict[str, str] = {
     "unknown": N_("Not known"),
 }
 
+
+class CaseStatus(StrEnum):
+    ACCEPTED = "accepted"  # 已受理
+    IN_PROGRESS = "in_progress"  # 处理中
+    REFERRED = "referred"  # 已转介, awaiting an agency's feedback
+    CLOSED = "closed"  # 已办结
+
+
 CASE_STATUSES: dict[str, str] = {
-    "accepted": N_("Accepted"),
-    "referred": N_("Referred"),
-    "in_progress": N_("In progress"),
-    "closed": N_("Closed"),
+    CaseStatus.ACCEPTED: N_("Accepted"),
+    CaseStatus.REFERRED: N_("Referred"),
+    CaseStatus.IN_PROGRESS: N_("In progress"),
+    CaseStatus.CLOSED: N_("Closed"),
 }
 
+_C = CaseStatus
+# 受理 → 处理 → 转介 → 办结; a supervisor may reopen a closed case (the referral-case work adds who may).
+CASE_TRANSITIONS = Transitions(
+    "referral case",
+    {
+        _C.ACCEPTED: {_C.IN_PROGRESS, _C.REFERRED, _C.CLOSED},
+        _C.IN_PROGRESS: {_C.REFERRED, _C.CLOSED},
+        _C.REFERRED: {_C.IN_PROGRESS, _C.CLOSED},
+        _C.CLOSED: {_C.IN_PROGRESS},
+    },
+)
 
-def less_urgent_than(code: str) -> list[str]:
+
+def less_urgent_than(code: str) -> list[Urgency]:
     """The urgency codes below `code`; a new call lifts a case's urgency only out of these."""
-    order = list(URGENCIES)
-    return order[: order.index(code)] if code in URGENCIES else []
+    order = list(Urgency)
+    return order[: order.index(Urgency(code))] if code in URGENCIES else []

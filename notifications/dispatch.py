@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from functools import partial
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import RedisError
@@ -97,7 +98,10 @@ class InProcessDispatcher:
                 continue  # the claim would stop a second send anyway; this saves the round trip
             task = loop.create_task(self._run(outbox_id), name=f"sms-{outbox_id}")
             self._running[outbox_id] = task
-            task.add_done_callback(lambda _t, key=outbox_id: self._running.pop(key, None))
+            task.add_done_callback(partial(self._forget, outbox_id))
+
+    def _forget(self, outbox_id: int, _task: asyncio.Task[None]) -> None:
+        self._running.pop(outbox_id, None)
 
     async def _run(self, outbox_id: int) -> None:
         async with self._slots:

@@ -90,7 +90,8 @@ def job_id_for(outbox_id: int) -> str:
 
 def retry_delay(attempts: int) -> timedelta:
     """Exponential backoff after the `attempts`-th failed try."""
-    return min(RETRY_BASE * (2 ** max(attempts - 1, 0)), RETRY_CAP)
+    delay: timedelta = RETRY_BASE * (2 ** max(attempts - 1, 0))
+    return min(delay, RETRY_CAP)
 
 
 async def send_outbox_message(ctx: dict[str, Any], outbox_id: int) -> str:

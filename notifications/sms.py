@@ -122,8 +122,8 @@ class TwilioSender:
 
 def _twilio_error_text(exc: TwilioRestException | TwilioServiceException) -> str:
     if isinstance(exc, TwilioServiceException):
-        return exc.detail or exc.title
-    return exc.msg
+        return str(exc.detail or exc.title)
+    return str(exc.msg)
 
 
 def _classify_twilio_error(status: int, code: int | None, text: str) -> Exception:
