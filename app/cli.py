@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 
+from core.accounts import Role
 from core.settings import Settings, SettingsError
 
 __all__ = ["main"]
@@ -69,9 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     add = users_sub.add_parser("add", help="add a staff user")
     add.add_argument("username")
     add.add_argument("--name", default="")
-    add.add_argument(
-        "--role", required=True, choices=["operator", "supervisor", "coordinator", "expert", "admin"]
-    )
+    add.add_argument("--role", required=True, choices=[role.value for role in Role])
     add.add_argument("--password", help="read from the terminal when omitted")
     sub.add_parser("demo", help="create demo staff, experts and availability; print URLs and logins")
     args = parser.parse_args(argv)

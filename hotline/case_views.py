@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from booking.models import Appointment, Expert
+from booking.models import Appointment, AppointmentStatus, Expert
 from core.accounts import StaffUser
 from core.audit import record_audit
 from core.db import AsyncSession
@@ -38,10 +38,10 @@ PAGE_SIZE = 25
 
 # How a consultation's state reads on the case page; booking's own pages word `held` for the parent.
 APPOINTMENT_STATUSES: dict[str, str] = {
-    "held": N_("Waiting for the SMS code"),
-    "confirmed": N_("Confirmed"),
-    "cancelled": N_("Cancelled"),
-    "expired": N_("Expired"),
+    AppointmentStatus.HELD: N_("Waiting for the SMS code"),
+    AppointmentStatus.CONFIRMED: N_("Confirmed"),
+    AppointmentStatus.CANCELLED: N_("Cancelled"),
+    AppointmentStatus.EXPIRED: N_("Expired"),
 }
 
 

@@ -1,8 +1,8 @@
 """Delivery status from Twilio's callbacks, applied so that duplicates and late arrivals change nothing.
 
-Twilio posts a callback per status change, may repeat one, and does not promise their order. Each of our
-statuses has a rank; a callback only ever moves a row to a higher rank, so `sent` arriving after
-`delivered` is ignored and a repeated `delivered` is a no-op.
+Twilio posts a callback per status change, may repeat one, and does not promise their order. A callback
+only moves a row along the outbox's transition table (`OUTBOX_TRANSITIONS`), which has no way back, so
+`sent` arriving after `delivered` is ignored and a repeated `delivered` is a no-op.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy import or_, update
 from sqlmodel import col
 
 from core.db import AsyncSession, utcnow
-from notifications.models import OutboxMessage
+from notifications.models import OUTBOX_TRANSITIONS, OutboxMessage, OutboxStatus
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -28,33 +28,23 @@ __all__ = [
 STATUS_CALLBACK_PATH = "/webhooks/twilio/sms-status"
 OUTBOX_ID_PARAM = "outbox"
 
-# Our outbox statuses by how far along they are. A row never moves down this list through a callback.
-# `suppressed` and `withdrawn` are absent on purpose: such a row was never sent, so no callback may touch it.
-_RANK = {
-    "pending": 0,
-    "sending": 0,
-    "sent": 1,
-    "delivered": 2,
-    "undelivered": 2,
-    "failed": 2,
-}
-
 # Twilio MessageStatus → our status. Anything not listed (receiving, received: inbound only) is ignored.
+_S = OutboxStatus
 _FROM_TWILIO = {
-    "accepted": "sent",
-    "scheduled": "sent",
-    "queued": "sent",
-    "sending": "sent",
-    "sent": "sent",
-    "delivered": "delivered",
-    "read": "delivered",
-    "undelivered": "undelivered",
-    "failed": "failed",
-    "canceled": "failed",
+    "accepted": _S.SENT,
+    "scheduled": _S.SENT,
+    "queued": _S.SENT,
+    "sending": _S.SENT,
+    "sent": _S.SENT,
+    "delivered": _S.DELIVERED,
+    "read": _S.DELIVERED,
+    "undelivered": _S.UNDELIVERED,
+    "failed": _S.FAILED,
+    "canceled": _S.FAILED,
 }
 
 
-def our_status_for(twilio_status: str) -> str | None:
+def our_status_for(twilio_status: str) -> OutboxStatus | None:
     return _FROM_TWILIO.get(twilio_status.strip().lower())
 
 
@@ -81,7 +71,9 @@ async def apply_delivery_status(
     new_status = our_status_for(twilio_status)
     if new_status is None or not message_sid:
         return False
-    lower = [status for status, rank in _RANK.items() if rank < _RANK[new_status]]
+    # Only forward, as the outbox's transition table allows: `sent` after `delivered` changes nothing, and
+    # a row that was never sent (suppressed, withdrawn) is never touched by a callback.
+    sources = OUTBOX_TRANSITIONS.sources_of(new_status)
     matches_row = col(OutboxMessage.provider_sid) == message_sid
     if outbox_id is not None:
         # The worker may not have stored the SID yet; the id from our own (signed) callback URL is
@@ -95,11 +87,11 @@ async def apply_delivery_status(
         "provider_status": twilio_status.strip().lower()[:20],
         "updated_at": utcnow(),
     }
-    if new_status in ("failed", "undelivered"):
+    if new_status in (_S.FAILED, _S.UNDELIVERED):
         values["last_error"] = f"Twilio delivery {new_status}" + (
             f": error {error_code}" if error_code else ""
         )
     result = await session.exec(
-        update(OutboxMessage).where(matches_row, col(OutboxMessage.status).in_(lower)).values(**values)
+        update(OutboxMessage).where(matches_row, col(OutboxMessage.status).in_(sources)).values(**values)
     )
     return bool(result.rowcount)
