@@ -3,6 +3,7 @@
 from booking.models import Appointment, AvailabilityRule, Expert, Site
 from core.accounts import LoginSession, StaffUser
 from core.audit import AuditEvent
+from core.units import OrgUnit
 from hotline.models import Call, CaseNumberCounter, ReferralCase
 from notifications.models import OutboxMessage, SmsOptOut
 
@@ -14,6 +15,7 @@ __all__ = [
     "CaseNumberCounter",
     "Expert",
     "LoginSession",
+    "OrgUnit",
     "OutboxMessage",
     "ReferralCase",
     "Site",

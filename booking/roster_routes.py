@@ -34,12 +34,12 @@ async def roster_list(request: Request[StaffUser, Any, Any], db: DbSession) -> R
         if own is not None:
             return Redirect(f"/roster/experts/{own.id}", status_code=303)  # type: ignore[return-value]
         return Template(template_name="roster/no_profile.html", context={})  # type: ignore[return-value]
-    experts = await roster.list_experts(db)
+    experts = await roster.list_experts(db, viewer_unit_id=request.user.unit_id)
     return Template(template_name="roster/experts.html", context={"experts": experts, **vocabularies()})  # type: ignore[return-value]
 
 
 async def _expert_form_page(
-    db: DbSession, values: dict[str, list[str]], errors: dict[str, str], status: int
+    db: DbSession, viewer: StaffUser, values: dict[str, list[str]], errors: dict[str, str], status: int
 ) -> Template:
     rows = list(
         zip(
@@ -56,8 +56,8 @@ async def _expert_form_page(
             "values": values,
             "errors": errors,
             "rule_rows": rows,
-            "sites": await roster.sites(db),
-            "accounts": await roster.unlinked_expert_accounts(db),
+            "sites": await roster.sites(db, viewer_unit_id=viewer.unit_id),
+            "accounts": await roster.unlinked_expert_accounts(db, viewer_unit_id=viewer.unit_id),
             **vocabularies(),
         },
         status_code=status,
@@ -65,9 +65,9 @@ async def _expert_form_page(
 
 
 @get("/roster/experts/new", name="roster:new", guards=[ROSTER_EDITORS])
-async def roster_new(db: DbSession) -> Template:
+async def roster_new(request: Request[StaffUser, Any, Any], db: DbSession) -> Template:
     defaults = {"slot_minutes": ["50"], "buffer_minutes": ["10"], "modes": ["in_person", "phone"]}
-    return await _expert_form_page(db, defaults, {}, 200)
+    return await _expert_form_page(db, request.user, defaults, {}, 200)
 
 
 @post("/roster/experts/new", name="roster:create", guards=[ROSTER_EDITORS])
@@ -75,10 +75,11 @@ async def roster_create(request: Request[StaffUser, Any, Any], db: DbSession) ->
     form = await request.form()
     values = {key: [str(v) for v in form.getall(key)] for key in form if key != "_csrf_token"}
     try:
-        expert = await roster.create_expert(db, roster.parse_expert_form(values))
+        draft = roster.parse_expert_form(values)
+        expert = await roster.create_expert(db, draft, unit_id=request.user.unit_id)
     except FormInvalid as exc:
         await db.rollback()
-        return await _expert_form_page(db, values, exc.errors, 400)  # type: ignore[return-value]
+        return await _expert_form_page(db, request.user, values, exc.errors, 400)  # type: ignore[return-value]
     return Redirect(f"/roster/experts/{expert.id}", status_code=303)  # type: ignore[return-value]
 
 
@@ -106,8 +107,10 @@ async def roster_detail(
 
 
 @post("/roster/experts/{expert_id:int}/feed-token", name="roster:regenerate_feed", guards=[ROSTER_EDITORS])
-async def roster_regenerate_feed(db: DbSession, expert_id: FromPath[int]) -> Redirect:
-    await roster.regenerate_feed_token(db, expert_id)
+async def roster_regenerate_feed(
+    request: Request[StaffUser, Any, Any], db: DbSession, expert_id: FromPath[int]
+) -> Redirect:
+    await roster.regenerate_feed_token(db, expert_id, viewer_unit_id=request.user.unit_id)
     return Redirect(f"/roster/experts/{expert_id}", status_code=303)
 
 

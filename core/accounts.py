@@ -12,7 +12,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Column, String, delete, update
 from sqlmodel import Field, SQLModel, col, select
 
-from core.db import AsyncSession, UTCDateTime, utcnow
+from core.db import AsyncSession, UTCDateTime, get_by_outside_id, utcnow
+from core.units import OrgUnit
 
 __all__ = [
     "LoginSession",
@@ -51,6 +52,7 @@ class StaffUser(SQLModel, table=True):
     username: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     display_name: str = Field(max_length=100)
     role: str = Field(max_length=20)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)  # the unit it belongs to (core.units)
     password_hash: str = Field(max_length=200)
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -87,9 +89,19 @@ def _token_hash(token: str) -> str:
 
 
 async def create_staff_user(
-    session: AsyncSession, *, username: str, display_name: str, role: Role | str, password: str
+    session: AsyncSession,
+    *,
+    username: str,
+    display_name: str,
+    role: Role | str,
+    password: str,
+    unit_id: int,
 ) -> StaffUser:
+    unit = await get_by_outside_id(session, OrgUnit, unit_id)
+    if unit is None or not unit.active:
+        raise ValueError(f"no active organisation unit has id {unit_id}")
     user = StaffUser(
+        unit_id=unit_id,
         username=normalize_username(username),
         display_name=display_name.strip() or username,
         role=Role(role).value,

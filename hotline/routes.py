@@ -80,6 +80,7 @@ class HotlinePages(Controller):
     @get("/cases", name="hotline:cases")
     async def cases(
         self,
+        request: StaffRequest,
         db: DbSession,
         cipher: CipherDep,
         line: FromQuery[str | None] = None,
@@ -88,7 +89,7 @@ class HotlinePages(Controller):
         page: PageNumber = 1,
     ) -> Template:
         filters = CaseFilters.checked(line=line, urgency=urgency, status=status)
-        listing = await list_cases(db, cipher, filters=filters, page=page)
+        listing = await list_cases(db, cipher, viewer=request.user, filters=filters, page=page)
         return Template(template_name="hotline/cases.html", context={**page_helpers(), "listing": listing})
 
     @get("/cases/{number:str}", name="hotline:case")
@@ -188,6 +189,7 @@ class HotlineApi(Controller):
     @get("/cases", name="api:cases", operation_id="ListCases", responses=error_responses(400, 401, 403))
     async def cases(
         self,
+        request: StaffRequest,
         db: DbSession,
         cipher: CipherDep,
         line: FromQuery[str | None] = None,
@@ -197,7 +199,7 @@ class HotlineApi(Controller):
     ) -> CasePage:
         """Newest cases first, caller phones masked, no summaries."""
         filters = CaseFilters.checked(line=line, urgency=urgency, status=status)
-        return await list_cases(db, cipher, filters=filters, page=page)
+        return await list_cases(db, cipher, viewer=request.user, filters=filters, page=page)
 
     @get(
         "/cases/{number:str}",
