@@ -9,6 +9,7 @@ from core.settings import PROJECT_ROOT
 
 METHOD_MAP = [
     ("app/**.py", "python"),
+    ("core/**.py", "python"),
     ("hotline/**.py", "python"),
     ("booking/**.py", "python"),
     ("notifications/**.py", "python"),
@@ -46,3 +47,14 @@ def test_every_message_has_a_simplified_chinese_translation():
 def test_catalogues_exist_for_each_area():
     names = {p.stem for p in (LOCALE_DIR / "zh_Hans" / "LC_MESSAGES").glob("*.po")}
     assert "app" in names
+
+
+def test_every_package_is_searched_for_messages():
+    """A package the extraction map forgets would let its messages go untranslated unnoticed."""
+    searched = {pattern.split("/")[0] for pattern, _method in METHOD_MAP}
+    packages = {
+        init.parent.name
+        for init in PROJECT_ROOT.glob("*/__init__.py")
+        if init.parent.name not in {"tests", "migrations", "bench"}
+    }
+    assert packages <= searched, f"add to METHOD_MAP: {sorted(packages - searched)}"
