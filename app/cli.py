@@ -9,6 +9,7 @@ import logging
 import sys
 
 from core.accounts import Role
+from core.errors import FormInvalid
 from core.settings import Settings, SettingsError
 from core.units import DEFAULT_UNIT_ID
 
@@ -102,7 +103,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "users":
         password = args.password or getpass.getpass("Password: ")
         name = args.name or args.username
-        asyncio.run(_add_user(settings, args.username, name, args.role, password, args.unit))
+        try:
+            asyncio.run(_add_user(settings, args.username, name, args.role, password, args.unit))
+        except FormInvalid as exc:
+            sys.exit("family-hotline: " + " ".join(exc.errors.values()))
+        except ValueError as exc:  # no such unit
+            sys.exit(f"family-hotline: {exc}")
         print(f"added {args.role} {args.username}")
     elif args.command == "demo":
         _demo(settings)

@@ -13,6 +13,7 @@ from sqlalchemy import Column, String, delete, update
 from sqlmodel import Field, SQLModel, col, select
 
 from core.db import AsyncSession, UTCDateTime, get_by_outside_id, utcnow
+from core.passwords import check_new_password
 from core.units import OrgUnit
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
 ]
 
 SESSION_LIFETIME = timedelta(hours=12)
-MIN_PASSWORD_LENGTH = 10
 
 _hasher = PasswordHasher()
 # Verifying against this when the username is unknown keeps the timing of "no such user" and
@@ -56,6 +56,13 @@ class StaffUser(SQLModel, table=True):
     password_hash: str = Field(max_length=200)
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set by an admin's password reset: the next login goes to "choose a new password" first.
+    must_change_password: bool = False
+    # Two-factor login (core.two_factor): the TOTP secret, encrypted; the last time step used.
+    totp_secret_ciphertext: str | None = None
+    totp_enabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    totp_last_step: int | None = None
 
     def has_role(self, *roles: Role | str) -> bool:
         return self.is_active and (self.role in roles)
@@ -74,8 +81,7 @@ class LoginSession(SQLModel, table=True):
 
 
 def hash_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    """The argon2 hash. Whether the password is allowed is `core.passwords.check_new_password`'s call."""
     return _hasher.hash(password)
 
 
@@ -97,6 +103,7 @@ async def create_staff_user(
     password: str,
     unit_id: int,
 ) -> StaffUser:
+    check_new_password(password, username=normalize_username(username), display_name=display_name)
     unit = await get_by_outside_id(session, OrgUnit, unit_id)
     if unit is None or not unit.active:
         raise ValueError(f"no active organisation unit has id {unit_id}")

@@ -1,4 +1,5 @@
-"""organisation units: the unit tree, and the unit of every staff user, case, call, expert and site
+"""organisation units and staff security: the unit tree, the unit of every staff user, case, call, expert
+and site; two-factor login (TOTP secret, recovery codes), forced password change and last login
 
 Every existing row moves into one default unit (id 1), which an administrator renames and places.
 
@@ -69,8 +70,33 @@ def upgrade() -> None:
             # The default only filled the existing rows: a new row must name its unit, or it fails.
             op.alter_column(table, "unit_id", server_default=None)
 
+    with op.batch_alter_table("staff_user") as batch_op:
+        batch_op.add_column(sa.Column("last_login_at", core.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(
+            sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch_op.add_column(sa.Column("totp_secret_ciphertext", sa.String(), nullable=True))
+        batch_op.add_column(sa.Column("totp_enabled_at", core.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("totp_last_step", sa.Integer(), nullable=True))
+    op.create_table(
+        "recovery_code",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), sa.ForeignKey("staff_user.id"), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("used_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("code_hash"),
+    )
+    op.create_index("ix_recovery_code_user_id", "recovery_code", ["user_id"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_recovery_code_user_id", table_name="recovery_code")
+    op.drop_table("recovery_code")
+    with op.batch_alter_table("staff_user") as batch_op:
+        for column in ("totp_last_step", "totp_enabled_at", "totp_secret_ciphertext", "must_change_password"):
+            batch_op.drop_column(column)
+        batch_op.drop_column("last_login_at")
     bind = op.get_bind()
     for table in reversed(_OWNED):
         if bind.dialect.name == "postgresql":
