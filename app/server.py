@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
@@ -23,6 +24,7 @@ from litestar.static_files import create_static_files_router
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.nul_guard import RefuseNulMiddleware
+from app.pages import LOCALE_COOKIE
 from app.security_headers import SecurityHeadersMiddleware
 from app.wiring import notification_runtime, route_handlers
 from core.db import AsyncSession, create_engine, create_sessionmaker
@@ -38,8 +40,6 @@ from notifications.sms import SmsSender
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
-
-LOCALE_COOKIE = "fh_lang"
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
@@ -58,7 +58,7 @@ def _error_response(
 ) -> Response[Any]:
     if _wants_json(request):
         return Response({"detail": message, **extra}, status_code=status, headers=headers)
-    return Template(  # type: ignore[return-value]
+    return Template(
         template_name="error.html",
         context={"status": status, "message": message, **extra},
         status_code=status,
@@ -78,9 +78,8 @@ def _not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException
     if _wants_json(request):
         return Response({"detail": gettext("Please log in.")}, status_code=401)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    from urllib.parse import quote
-
-    return Redirect(f"/login?next={quote(target)}", status_code=303)  # type: ignore[return-value]
+    login = request.app.route_reverse("login:form")
+    return Redirect(f"{login}?next={quote(target)}", status_code=303)
 
 
 def _forbidden(request: Request[Any, Any, Any], exc: PermissionDeniedException) -> Response[Any]:
@@ -151,11 +150,13 @@ async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
 
 
 def provide_settings(state: State) -> Settings:
-    return state.settings  # type: ignore[no-any-return]
+    settings: Settings = state.settings
+    return settings
 
 
 def provide_cipher(state: State) -> FieldCipher:
-    return state.cipher  # type: ignore[no-any-return]
+    cipher: FieldCipher = state.cipher
+    return cipher
 
 
 def create_app(

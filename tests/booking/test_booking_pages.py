@@ -107,8 +107,12 @@ async def test_bad_phone_number_is_refused_in_chinese_and_nothing_is_saved(clien
 async def test_booking_without_consent_is_refused(client, engine):
     expert = await add_expert(engine)
     start = (await _free_slots(client, expert.id))[0]
-    page = await post_form(client, f"/book/experts/{expert.id}/form", _booking_form(start, consent=""))
+    page = await post_form(
+        client, f"/book/experts/{expert.id}/form", _booking_form(start, consent=""), headers=ZH
+    )
     assert page.status_code == 400
+    assert "请勾选同意" in page.text
+    assert 'value="李女士"' in page.text  # what the parent typed is kept
     assert await appointments(engine) == []
 
 
