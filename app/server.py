@@ -42,8 +42,15 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
+# Addresses for programs, not people: their errors are JSON whatever the client accepts. They are the
+# routes of the OpenAPI description (and Twilio's webhooks): API clients, calendar programs, probes.
+_MACHINE_PREFIXES = ("/api/", "/webhooks/", "/calendar/")
+_MACHINE_PATHS = frozenset({"/health", "/ready"})
+
+
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
-    if request.url.path.startswith(("/api/", "/webhooks/")):
+    path = request.url.path
+    if path.startswith(_MACHINE_PREFIXES) or path in _MACHINE_PATHS:
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept

@@ -1,8 +1,9 @@
-"""Property-based tests of the JSON API: schemathesis generates requests from the app's own OpenAPI document.
+"""Property-based tests of the whole OpenAPI document: schemathesis generates requests from our description.
 
-For every operation under /api/ (the Twilio webhooks need signatures and have their own tests; the HTML
-pages are not an API), schemathesis sends requests the document calls valid and invalid, boundary values,
-and methods the path does not declare. Every answer must:
+For every operation the document lists — the JSON API, the calendar feed and the probes; the HTML pages
+and the Twilio webhooks (which need signatures and have their own tests) are left out of the document —
+schemathesis sends requests the document calls valid and invalid, boundary values, and methods the path
+does not declare. Every answer must:
 
 - never be a server error (5xx) — the property that matters most;
 - for a 4xx, be JSON with a non-empty `detail` sentence for a person, the shape `app.server` gives errors;
@@ -13,11 +14,12 @@ and methods the path does not declare. Every answer must:
 and the domain rightly answers 400 to a schema-valid but unknown category, phone or time.
 
 An operator is logged in (`log_in`) and every request carries the session and CSRF cookies and the
-`x-csrftoken` header, so the staff operations are reached and the public booking ones pass the CSRF check.
+`x-csrftoken` header, so the staff operations are reached past their CSRF check.
 The database holds an expert, a case, a held and a confirmed booking. The first test is schemathesis
-alone; the second aims most of its valid requests at those records (their ids, tokens, free times and the
-vocabularies), so success and conflict answers are checked against the document too. Both mix in edge
-values (NUL, ids past the integer keys, times at the ends of the calendar) that once made 500s.
+alone; the second aims most of its valid requests at those records (their ids, tokens, free times, the
+expert's feed and the vocabularies), so success and conflict answers are checked against the document
+too. Both mix in edge values (NUL, ids past the integer keys, times at the ends of the calendar) that once
+made 500s.
 
 Bounded for CI: at most 30 fuzzed examples per operation and test, plus schemathesis's coverage cases;
 derandomized (the same examples on every run) and without an example database.
@@ -109,7 +111,7 @@ def _openapi_document() -> dict[str, Any]:
     return json.loads(json.dumps(app.openapi_schema.to_schema()))
 
 
-schema = schemathesis.openapi.from_dict(_openapi_document(), config=CONFIG).include(path_regex="^/api/")
+schema = schemathesis.openapi.from_dict(_openapi_document(), config=CONFIG)
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class World:
     free_slots: list[str]
     verify_token: str  # of a booking left on hold
     manage_token: str  # of a confirmed booking
+    feed: str  # the expert's calendar feed token
 
 
 @pytest.fixture
@@ -171,6 +174,7 @@ async def world(
             free_slots=slots[2:12],
             verify_token=on_hold,
             manage_token=confirmed.json()["manage_token"],
+            feed=expert.feed_token,
         )
     shutdown_lifespans()  # the app's shutdown: its engine's connections close before the next test
 
@@ -205,7 +209,9 @@ SHARED_FIXTURE = settings(suppress_health_check=[HealthCheck.function_scoped_fix
 
 @schema.parametrize()
 @SHARED_FIXTURE
-def test_json_api_never_fails_and_answers_as_documented(case: schemathesis.Case, world: World) -> None:
+def test_every_documented_operation_never_fails_and_answers_as_documented(
+    case: schemathesis.Case, world: World
+) -> None:
     _call(case, world)
 
 
@@ -267,6 +273,13 @@ def _steered(path: str, world: World) -> dict[str, dict[str, st.SearchStrategy[A
             "body": {"code": st.from_regex(r"\A\d{6}\Z")},
         },
         "/api/bookings/manage/{manage_token}/cancel": {"path": {"manage_token": st.just(world.manage_token)}},
+        "/calendar/experts/{feed}": {
+            "path": {
+                "feed": st.sampled_from(
+                    [f"{world.feed}.ics", world.feed, f"{world.feed}.ICS", f"{world.feed}.ics\x00"]
+                )
+            }
+        },
     }
     return steering.get(path, {})
 
@@ -289,7 +302,7 @@ def _steer(case: schemathesis.Case, data: st.DataObject, world: World) -> None:
 @schema.parametrize()
 @schema.given(data=st.data())
 @SHARED_FIXTURE
-def test_json_api_on_real_records_answers_as_documented(
+def test_every_documented_operation_on_real_records_answers_as_documented(
     case: schemathesis.Case, data: st.DataObject, world: World
 ) -> None:
     _steer(case, data, world)
@@ -300,7 +313,11 @@ async def test_the_fuzzed_document_is_the_one_the_app_serves(client: AsyncTestCl
     served = await client.get("/schema/openapi.json")
     assert served.status_code == 200
     assert served.json() == _openapi_document()
-    assert {path for path in served.json()["paths"] if path.startswith("/api/")} == {
+    # The whole document: the API, the feed and the probes. The HTML pages are not an API.
+    assert set(served.json()["paths"]) == {
+        "/health",
+        "/ready",
+        "/calendar/experts/{feed}",
         "/api/calls",
         "/api/cases",
         "/api/cases/{number}",

@@ -159,3 +159,20 @@ async def test_framework_errors_speak_the_readers_language(client):
     )
     assert truncated.status_code == 400
     assert "incomplete or malformed" in truncated.json()["detail"]
+
+
+async def test_addresses_for_programs_answer_errors_in_json_even_to_a_browser(client):
+    """The feed and the probes are in the OpenAPI description, which promises JSON errors; they answered
+    with the HTML error page unless the client asked for JSON (found by tests/test_api_fuzz.py once it
+    covered the whole document)."""
+    browser = {"accept": "text/html,*/*", "accept-language": ""}
+    dead_feed = await client.get("/calendar/experts/not-a-feed.ics", headers=browser)
+    assert dead_feed.status_code == 404
+    assert dead_feed.headers["content-type"].startswith("application/json")
+    assert dead_feed.json()["detail"] == "该日历链接已失效，请向协调员索取新链接。"
+    for probe in ("/health", "/ready"):
+        wrong_method = await client.request("DELETE", probe, headers=browser)
+        assert wrong_method.status_code == 405, probe
+        assert wrong_method.json()["detail"], probe
+    page = await client.get("/book/manage/not-a-token", headers=browser)  # a page stays a page
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
