@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -31,7 +31,7 @@ from core.db import AsyncSession, create_engine, create_sessionmaker
 from core.errors import UserFacingError
 from core.i18n import N_, gettext, negotiate_locale, use_locale
 from core.privacy import FieldCipher
-from core.security import LoginSessionMiddleware, csrf_config
+from core.security import CSRF_REFUSAL_DETAIL, LoginSessionMiddleware, csrf_config
 from core.settings import PROJECT_ROOT, Settings
 from core.templating import create_template_config
 from notifications.runtime import NotificationRuntime
@@ -90,7 +90,13 @@ def _not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException
 
 
 def _forbidden(request: Request[Any, Any, Any], exc: PermissionDeniedException) -> Response[Any]:
-    return _error_response(request, 403, gettext("Your role does not allow this page."))
+    # Litestar's CSRF middleware refuses with this exception too. A form left open too long or a lost
+    # cookie is no question of role, and reloading the page fixes it.
+    if exc.detail == CSRF_REFUSAL_DETAIL:
+        message = N_("This form has expired. Go back, reload the page and try again.")
+    else:
+        message = N_("Your role does not allow this page.")
+    return _error_response(request, 403, gettext(message))
 
 
 def _not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
@@ -116,10 +122,6 @@ _PLAIN_HTTP_ERRORS = {
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    if exc.status_code == 403 and "csrf" in str(exc.detail).lower():
-        return _error_response(
-            request, 403, gettext("This form has expired. Go back, reload the page and try again.")
-        )
     if exc.status_code >= 500:
         log.error("server error on %s: %s", request.url.path, exc.detail)
         return _error_response(request, exc.status_code, gettext("Something went wrong on our side."))
@@ -134,7 +136,7 @@ def _crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return _error_response(request, 500, gettext("Something went wrong on our side. Nothing was saved."))
 
 
-async def _choose_locale(request: Request[Any, Any, Any]) -> None:
+def _use_readers_locale(request: Request[Any, Any, Any]) -> None:
     settings: Settings = request.app.state.settings
     use_locale(
         negotiate_locale(
@@ -143,6 +145,24 @@ async def _choose_locale(request: Request[Any, Any, Any]) -> None:
             settings.default_locale,
         )
     )
+
+
+async def _choose_locale(request: Request[Any, Any, Any]) -> None:
+    _use_readers_locale(request)
+
+
+ErrorHandler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
+
+
+def _in_readers_language(handler: ErrorHandler) -> ErrorHandler:
+    """Some errors are raised before `before_request` has chosen the reader's language: a CSRF refusal,
+    an unknown path or method. Each error answer chooses it again."""
+
+    def answer(request: Request[Any, Any, Any], exc: Any) -> Response[Any]:
+        _use_readers_locale(request)
+        return handler(request, exc)
+
+    return answer
 
 
 async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
@@ -216,13 +236,16 @@ def create_app(
         template_config=create_template_config(settings.site_timezone),
         before_request=_choose_locale,
         exception_handlers={
-            UserFacingError: _user_facing,
-            NotAuthorizedException: _not_authorized,
-            PermissionDeniedException: _forbidden,
-            NotFoundException: _not_found,
-            ValidationException: _invalid,
-            HTTPException: _http_error,
-            Exception: _crash,
+            error: _in_readers_language(handler)
+            for error, handler in (
+                (UserFacingError, _user_facing),
+                (NotAuthorizedException, _not_authorized),
+                (PermissionDeniedException, _forbidden),
+                (NotFoundException, _not_found),
+                (ValidationException, _invalid),
+                (HTTPException, _http_error),
+                (Exception, _crash),
+            )
         },
         openapi_config=OpenAPIConfig(title="family-hotline", version="0.1.0", path="/schema"),
         on_startup=[on_startup],

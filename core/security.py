@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from core.settings import Settings
 
 __all__ = [
+    "CSRF_REFUSAL_DETAIL",
     "SESSION_COOKIE",
     "LoginSessionMiddleware",
     "csrf_config",
@@ -30,6 +31,10 @@ __all__ = [
 ]
 
 SESSION_COOKIE = "fh_session"
+
+# The detail of the PermissionDeniedException that Litestar's CSRF middleware raises for a missing or
+# wrong token (litestar/middleware/csrf.py, Litestar 2.x): all that tells it apart from a role refusal.
+CSRF_REFUSAL_DETAIL = "CSRF token verification failed"
 
 
 class LoginSessionMiddleware(AbstractAuthenticationMiddleware):

@@ -16,7 +16,7 @@ from sqlmodel import select
 from core.accounts import Role
 from core.audit import AuditEvent
 from core.db import create_sessionmaker
-from tests.conftest import log_in
+from tests.conftest import log_in, post_form
 
 # path -> why anyone may reach it without a staff login.
 PUBLIC = {
@@ -176,3 +176,15 @@ async def test_addresses_for_programs_answer_errors_in_json_even_to_a_browser(cl
         assert wrong_method.json()["detail"], probe
     page = await client.get("/book/manage/not-a-token", headers=browser)  # a page stays a page
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+
+
+async def test_a_role_refusal_still_names_the_role_not_an_expired_form(client, engine):
+    await log_in(client, engine, Role.OPERATOR)
+    page = await client.get("/roster/experts/new", headers={"accept-language": ""})
+    assert page.status_code == 403
+    assert "您的角色无权访问此页面。" in page.text and "表单已过期" not in page.text
+    posted = await post_form(
+        client, "/roster/experts/new", {"name": "王老师"}, headers={"accept-language": ""}
+    )
+    assert posted.status_code == 403  # a valid CSRF token: the role guard refuses
+    assert "您的角色无权访问此页面。" in posted.text

@@ -116,6 +116,32 @@ async def test_booking_without_consent_is_refused(client, engine):
     assert await appointments(engine) == []
 
 
+async def test_a_parent_whose_csrf_cookie_was_lost_is_told_the_form_expired_and_nothing_is_booked(
+    client, engine
+):
+    """Litestar refuses a missing CSRF cookie with the exception a role refusal uses; the parent used to
+    read "your role does not allow this page" on a page that needs no login."""
+    expert = await add_expert(engine)
+    start = (await _free_slots(client, expert.id))[0]
+    form = await client.get(f"/book/experts/{expert.id}/form", params={"starts_at": start}, headers=ZH)
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text
+    client.cookies.delete("fh_csrf")  # cleared by the browser, or the form was opened long ago elsewhere
+
+    fields = {**_booking_form(start), "_csrf_token": token.group(1)}
+    page = await client.post(f"/book/experts/{expert.id}/form", data=fields, headers=ZH)
+    assert page.status_code == 403
+    assert "表单已过期，请返回并刷新页面后重试。" in page.text
+    assert "角色" not in page.text
+    english = await client.post(
+        f"/book/experts/{expert.id}/form", data=fields, headers={"accept-language": "en"}
+    )
+    assert english.status_code == 403
+    assert "This form has expired. Go back, reload the page and try again." in english.text
+    assert await appointments(engine) == []
+    assert await outbox_rows(engine) == []
+
+
 async def test_second_parent_on_a_taken_slot_sees_409_with_the_next_free_times(client, engine):
     expert = await add_expert(engine)
     first, second = (await _free_slots(client, expert.id))[:2]
