@@ -1,4 +1,9 @@
-"""Machine-readable booking: experts' secret calendar feeds and the JSON API for parents' apps."""
+"""Machine-readable booking: experts' secret calendar feeds and the JSON API for parents' apps.
+
+Both are exempt from CSRF: no cookie grants them any authority (their credential is a secret token in
+the URL, or there is none), so an app needs no page visit for a token first. The staff API
+(`/api/calls`, `/api/cases`) is hotline's and keeps CSRF, because the login cookie is its credential.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from core.db import DbSession
 from core.errors import error_responses
 from core.i18n import current_locale
 from core.privacy import CipherDep
+from core.security import csrf_exempt
 from core.settings import SettingsDep
 
 __all__ = ["BookingApi", "CalendarFeeds"]
@@ -30,6 +36,7 @@ __all__ = ["BookingApi", "CalendarFeeds"]
 class CalendarFeeds(Controller):
     path = "/calendar/experts"
     tags = ("booking",)
+    opt = csrf_exempt()
 
     @get(
         "/{feed:str}",
@@ -117,6 +124,7 @@ class BookingApi(Controller):
 
     path = "/api"
     tags = ("booking",)
+    opt = csrf_exempt()
 
     @get("/experts", name="api:experts")
     async def api_experts(self, db: DbSession) -> list[ExpertOut]:
@@ -141,7 +149,7 @@ class BookingApi(Controller):
             expert_id=expert_id, slot_minutes=expert.slot_minutes, slots=[iso_utc(s) for s in slots]
         )
 
-    @post("/bookings", name="api:hold", status_code=201, responses=error_responses(400, 403, 404, 409))
+    @post("/bookings", name="api:hold", status_code=201, responses=error_responses(400, 404, 409))
     async def api_hold(
         self, db: DbSession, settings: SettingsDep, cipher: CipherDep, data: JSONBody[BookingIn]
     ) -> HeldOut:
@@ -167,7 +175,7 @@ class BookingApi(Controller):
         "/bookings/{verify_token:str}/confirm",
         name="api:confirm",
         status_code=200,
-        responses=error_responses(400, 403, 404, 409, 410),
+        responses=error_responses(400, 404, 409, 410),
     )
     async def api_confirm(
         self,
@@ -188,7 +196,7 @@ class BookingApi(Controller):
         "/bookings/manage/{manage_token:str}/cancel",
         name="api:cancel",
         status_code=200,
-        responses=error_responses(400, 403, 404, 409),
+        responses=error_responses(400, 404, 409),
     )
     async def api_cancel(
         self, db: DbSession, settings: SettingsDep, cipher: CipherDep, manage_token: FromPath[str]

@@ -82,8 +82,11 @@ def csrf_config(settings: Settings) -> CSRFConfig:
 
 
 def csrf_exempt() -> dict[str, Any]:
-    """`opt` of a controller whose routes skip the CSRF check (`CSRFConfig.exclude_from_csrf_key`): only
-    where requests are signed another way (Twilio's webhooks: Twilio cannot send our token)."""
+    """`opt` of a controller whose routes skip the CSRF check (`CSRFConfig.exclude_from_csrf_key`).
+
+    Only where no cookie carries authority — the anonymous booking API and the calendar feeds, whose
+    credential is a token in the URL or nothing — or where requests are signed another way (Twilio's
+    webhooks: Twilio cannot send our token). Everything the login cookie opens keeps the check."""
     return {"exclude_from_csrf": True}
 
 
