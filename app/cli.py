@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import sys
 
+from app.process_logging import configure_logging
 from core.accounts import Role
 from core.errors import FormInvalid
 from core.settings import Settings, SettingsError
@@ -15,17 +15,50 @@ from core.units import DEFAULT_UNIT_ID
 
 __all__ = ["main"]
 
+# Several web processes need Redis. In embedded mode (no FH_REDIS_URL) each process would run its own
+# in-process job runner and outbox sweep: every SMS would still go out once (the claim is a conditional
+# UPDATE), but /dev/sms would list only what its own process printed, so a parent's code could be missing
+# from the page staff read, and on SQLite the extra processes only queue behind the one write lock.
+# Embedded mode is the one-process demo; with Redis, web processes only enqueue and `worker` sends.
+WORKERS_NEED_REDIS = (
+    "--workers above 1 needs FH_REDIS_URL (then run `family-hotline worker` for the SMS jobs): without "
+    "Redis every web process would run its own job runner, and /dev/sms would show only the SMS of the "
+    "process that happens to answer. Serve with one worker, or configure Redis."
+)
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+
+def _worker_count(raw: str) -> int:
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes, 1 or more, not {raw!r}")
+    return count
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from app.migrate import upgrade_database_sync
-    from app.server import create_app
 
+    if workers > 1 and settings.embedded_jobs:
+        sys.exit(WORKERS_NEED_REDIS)
     if settings.is_sqlite:
         # The embedded database is ours alone: bring it up to date so `serve` just works.
         upgrade_database_sync(settings.database_url)
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_level="info")
+    # An import string and a factory, not an app: each worker process builds its own (app/asgi.py).
+    # The workers share one listening socket, so a request that holds one process busy does not stall
+    # the requests the others accept.
+    uvicorn.run(
+        "app.asgi:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
 
 
 def _worker(settings: Settings) -> None:
@@ -60,14 +93,20 @@ def _demo(settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Alembic narrates every plugin it loads at INFO; the revisions it applies are what an admin needs.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    configure_logging()
     parser = argparse.ArgumentParser(prog="family-hotline")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the web service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        metavar="N",
+        help="web processes sharing the port, so one slow request does not hold up the others "
+        "(default 1); more than 1 needs FH_REDIS_URL, the SMS jobs then run in `family-hotline worker`",
+    )
     sub.add_parser("worker", help="run the arq worker that sends SMS (needs FH_REDIS_URL)")
     db = sub.add_parser("db", help="database commands")
     db.add_argument("action", choices=["upgrade"])
@@ -92,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as exc:
         sys.exit(f"family-hotline: {exc}")
     if args.command == "serve":
-        _serve(settings, args.host, args.port)
+        _serve(settings, args.host, args.port, args.workers)
     elif args.command == "worker":
         _worker(settings)
     elif args.command == "db":

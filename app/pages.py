@@ -1,41 +1,44 @@
-"""Site-wide pages: home, login and logout, language switch, health and readiness probes."""
+"""Site-wide pages: home, login and logout, language switch; health and readiness probes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from litestar import Request, get, post
+from litestar import Controller, Litestar, Request, get, post
 from litestar.datastructures import Cookie, State
-from litestar.params import FromQuery
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Response, Template
 from sqlalchemy import text
 
-from app.login_throttle import login_label, login_locked
-from core.accounts import Role, StaffUser, authenticate, end_login_session, start_login_session
-from core.audit import record_audit
+from app.login import LoginRefused, log_in, log_out
+from core.accounts import Role, StaffUser
 from core.db import DbSession
 from core.http import client_ip
-from core.i18n import LOCALES, N_, gettext
+from core.i18n import LOCALES, gettext
 from core.security import SESSION_COOKIE, login_cookie, logout_cookie
 from core.settings import Settings, SettingsDep
 
-__all__ = ["ROUTES", "home_for"]
+__all__ = ["LOCALE_COOKIE", "Probes", "Readiness", "SitePages", "home_for"]
 
 LOCALE_COOKIE = "fh_lang"
 
-# Where each role lands after logging in.
+# The page (by route name) where each role lands after logging in.
 HOME_BY_ROLE = {
-    Role.OPERATOR.value: "/hotline/cases",
-    Role.SUPERVISOR.value: "/hotline/cases",
-    Role.COORDINATOR.value: "/roster/experts",
-    Role.EXPERT.value: "/roster/experts",
-    Role.ADMIN.value: "/roster/experts",
+    Role.OPERATOR.value: "hotline:cases",
+    Role.SUPERVISOR.value: "hotline:cases",
+    Role.COORDINATOR.value: "roster:list",
+    Role.EXPERT.value: "roster:list",
+    Role.ADMIN.value: "roster:list",
 }
 
+AnyRequest = Request[Any, Any, Any]
 
-def home_for(user: StaffUser) -> str:
-    return HOME_BY_ROLE.get(user.role, "/")
+
+def home_for(app: Litestar, user: StaffUser) -> str:
+    return app.route_reverse(HOME_BY_ROLE.get(user.role, "home"))
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -48,147 +51,131 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
-@get("/", name="home", sync_to_thread=False)
-def home(request: Request[Any, Any, Any]) -> Template:
-    return Template(template_name="home.html", context={})
+@dataclass(frozen=True)
+class LoginForm:
+    # Missing fields are empty: they fail as a wrong password does, not as a malformed request.
+    username: str = ""
+    password: str = ""
+    next: str = ""  # where the login page was sent from; only a same-site path is followed
 
 
-@get("/login", name="login:form", sync_to_thread=False)
-def login_form(request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Template:
-    target = _safe_next(next)
-    # Sent here from a page that needs a login: say so, or the redirect looks like a lost page.
-    notice = gettext("Please log in.") if target else None
-    return Template(
-        template_name="login.html", context={"next": target or "", "error": None, "notice": notice}
-    )
+@dataclass(frozen=True)
+class LanguageForm:
+    locale: str = ""
+    next: str = ""  # the page to go back to
 
 
-async def _login_refused(
-    db: DbSession,
-    request: Request[Any, Any, Any],
-    username: str,
-    next_target: str,
-    action: str,
-    *,
-    status_code: int,
-    message: str,
-) -> Response[Any]:
-    record_audit(
-        db,
-        actor_id=None,
-        actor_label=login_label(username),
-        action=action,
-        object_type="staff_user",
-        object_id="-",
-        client_ip=client_ip(request),
-    )
-    await db.commit()
+def _login_page(next_target: str, *, error: str | None, notice: str | None, status_code: int) -> Template:
     return Template(
         template_name="login.html",
-        context={"next": next_target, "error": gettext(message), "notice": None},
+        context={"next": next_target, "error": error, "notice": notice},
         status_code=status_code,
-    )  # type: ignore[return-value]
-
-
-@post("/login", name="login:submit")
-async def login_submit(
-    request: Request[Any, Any, Any], db: DbSession, settings: SettingsDep
-) -> Response[Any]:
-    form = await request.form()
-    username = str(form.get("username", ""))
-    next_target = _safe_next(str(form.get("next", ""))) or ""
-    if await login_locked(db, username):
-        # Checked before the password, so a guesser learns nothing from attempts past the limit.
-        return await _login_refused(
-            db,
-            request,
-            username,
-            next_target,
-            "login.throttled",
-            status_code=429,
-            message=N_("Too many failed logins for this account. Wait 15 minutes, then try again."),
-        )
-    user = await authenticate(db, username, str(form.get("password", "")))
-    if user is None:
-        return await _login_refused(
-            db,
-            request,
-            username,
-            next_target,
-            "login.failed",
-            status_code=400,
-            message=N_("Wrong username or password."),
-        )
-    token = await start_login_session(db, user)
-    record_audit(
-        db,
-        actor_id=user.id,
-        actor_label=user.username,
-        action="login",
-        object_type="staff_user",
-        object_id=user.id or 0,
-        client_ip=client_ip(request),
-    )
-    await db.commit()
-    target = next_target or home_for(user)
-    return Redirect(target, status_code=303, cookies=[login_cookie(token, settings)])  # type: ignore[return-value]
-
-
-@post("/logout", name="logout")
-async def logout(request: Request[Any, Any, Any], db: DbSession, settings: SettingsDep) -> Redirect:
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        await end_login_session(db, token)
-        await db.commit()
-    return Redirect("/", status_code=303, cookies=[logout_cookie(settings)])
-
-
-@post("/language", name="language")
-async def choose_language(request: Request[Any, Any, Any]) -> Redirect:
-    form = await request.form()
-    locale = str(form.get("locale", ""))
-    back = _safe_next(str(form.get("next", ""))) or "/"
-    if locale not in LOCALES:
-        return Redirect(back, status_code=303)
-    return Redirect(
-        back,
-        status_code=303,
-        cookies=[Cookie(key=LOCALE_COOKIE, value=locale, max_age=365 * 86400, samesite="lax", path="/")],
     )
 
 
-@get("/health", name="health", sync_to_thread=False, include_in_schema=True)
-def health() -> dict[str, str]:
-    """The process is up (liveness)."""
-    return {"status": "ok"}
+class SitePages(Controller):
+    path = "/"
+    include_in_schema = False
 
+    @get("/", name="home", sync_to_thread=False)
+    def home(self) -> Template:
+        return Template(template_name="home.html", context={})
 
-@get("/ready", name="ready")
-async def ready(state: State) -> Response[dict[str, Any]]:
-    """The database (and Redis, when configured) answer: safe to send traffic here."""
-    checks: dict[str, str] = {}
-    try:
-        async with state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"error: {type(exc).__name__}"
-    settings: Settings = state.settings
-    if settings.redis_url:
-        from redis.asyncio import Redis
+    @get("/login", name="login:form", sync_to_thread=False)
+    def login_form(self, next: FromQuery[str | None] = None) -> Template:
+        target = _safe_next(next)
+        # Sent here from a page that needs a login: say so, or the redirect looks like a lost page.
+        notice = gettext("Please log in.") if target else None
+        return _login_page(target or "", error=None, notice=notice, status_code=200)
 
-        client = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    @post("/login", name="login:submit")
+    async def login_submit(
+        self, request: AnyRequest, db: DbSession, settings: SettingsDep, data: URLEncodedBody[LoginForm]
+    ) -> Template | Redirect:
+        next_target = _safe_next(data.next) or ""
         try:
-            await client.ping()
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"error: {type(exc).__name__}"
-        finally:
-            await client.aclose()
-    ok = all(v == "ok" for v in checks.values())
-    return Response(
-        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+            logged_in = await log_in(
+                db, username=data.username, password=data.password, client_ip=client_ip(request)
+            )
+        except LoginRefused as exc:
+            return _login_page(
+                next_target, error=gettext(exc.message), notice=None, status_code=exc.status_code
+            )
+        return Redirect(
+            next_target or home_for(request.app, logged_in.user),
+            status_code=303,
+            cookies=[login_cookie(logged_in.session_token, settings)],
+        )
+
+    @post("/logout", name="logout")
+    async def logout(self, request: AnyRequest, db: DbSession, settings: SettingsDep) -> Redirect:
+        await log_out(db, request.cookies.get(SESSION_COOKIE))
+        return Redirect(request.app.route_reverse("home"), status_code=303, cookies=[logout_cookie(settings)])
+
+    @post("/language", name="language")
+    async def choose_language(self, request: AnyRequest, data: URLEncodedBody[LanguageForm]) -> Redirect:
+        back = _safe_next(data.next) or request.app.route_reverse("home")
+        if data.locale not in LOCALES:
+            return Redirect(back, status_code=303)
+        return Redirect(
+            back,
+            status_code=303,
+            cookies=[
+                Cookie(key=LOCALE_COOKIE, value=data.locale, max_age=365 * 86400, samesite="lax", path="/")
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class Readiness:
+    status: str  # "ok" or "unavailable"
+    checks: dict[str, str]  # dependency -> "ok" or "error: <exception type>"
+
+
+class Probes(Controller):
+    """For the orchestrator: in the OpenAPI description, unlike the pages."""
+
+    path = "/"
+    tags = ("operations",)
+
+    @get("/health", name="health", sync_to_thread=False)
+    def health(self) -> dict[str, str]:
+        """The process is up (liveness)."""
+        return {"status": "ok"}
+
+    @get(
+        "/ready",
+        name="ready",
+        responses={
+            503: ResponseSpec(
+                data_container=Readiness,
+                description="A dependency does not answer: send no traffic here.",
+                generate_examples=False,
+            )
+        },
     )
+    async def ready(self, state: State) -> Response[Readiness]:
+        """The database (and Redis, when configured) answer: safe to send traffic here."""
+        checks: dict[str, str] = {}
+        try:
+            async with state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        settings: Settings = state.settings
+        if settings.redis_url:
+            from redis.asyncio import Redis
 
-
-ROUTES = [home, login_form, login_submit, logout, choose_language, health, ready]
+            client = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+            try:
+                await client.ping()
+                checks["redis"] = "ok"
+            except Exception as exc:
+                checks["redis"] = f"error: {type(exc).__name__}"
+            finally:
+                await client.aclose()
+        ok = all(v == "ok" for v in checks.values())
+        return Response(
+            Readiness(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503
+        )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
@@ -23,13 +24,14 @@ from litestar.static_files import create_static_files_router
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.nul_guard import RefuseNulMiddleware
+from app.pages import LOCALE_COOKIE
 from app.security_headers import SecurityHeadersMiddleware
 from app.wiring import notification_runtime, route_handlers
 from core.db import AsyncSession, create_engine, create_sessionmaker
 from core.errors import UserFacingError
 from core.i18n import N_, gettext, negotiate_locale, use_locale
 from core.privacy import FieldCipher
-from core.security import LoginSessionMiddleware, csrf_config
+from core.security import CSRF_REFUSAL_DETAIL, LoginSessionMiddleware, csrf_config
 from core.settings import PROJECT_ROOT, Settings
 from core.templating import create_template_config
 from notifications.runtime import NotificationRuntime
@@ -39,11 +41,16 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-LOCALE_COOKIE = "fh_lang"
+
+# Addresses for programs, not people: their errors are JSON whatever the client accepts. They are the
+# routes of the OpenAPI description (and Twilio's webhooks): API clients, calendar programs, probes.
+_MACHINE_PREFIXES = ("/api/", "/webhooks/", "/calendar/")
+_MACHINE_PATHS = frozenset({"/health", "/ready"})
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
-    if request.url.path.startswith(("/api/", "/webhooks/")):
+    path = request.url.path
+    if path.startswith(_MACHINE_PREFIXES) or path in _MACHINE_PATHS:
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
@@ -58,7 +65,7 @@ def _error_response(
 ) -> Response[Any]:
     if _wants_json(request):
         return Response({"detail": message, **extra}, status_code=status, headers=headers)
-    return Template(  # type: ignore[return-value]
+    return Template(
         template_name="error.html",
         context={"status": status, "message": message, **extra},
         status_code=status,
@@ -78,13 +85,18 @@ def _not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException
     if _wants_json(request):
         return Response({"detail": gettext("Please log in.")}, status_code=401)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    from urllib.parse import quote
-
-    return Redirect(f"/login?next={quote(target)}", status_code=303)  # type: ignore[return-value]
+    login = request.app.route_reverse("login:form")
+    return Redirect(f"{login}?next={quote(target)}", status_code=303)
 
 
 def _forbidden(request: Request[Any, Any, Any], exc: PermissionDeniedException) -> Response[Any]:
-    return _error_response(request, 403, gettext("Your role does not allow this page."))
+    # Litestar's CSRF middleware refuses with this exception too. A form left open too long or a lost
+    # cookie is no question of role, and reloading the page fixes it.
+    if exc.detail == CSRF_REFUSAL_DETAIL:
+        message = N_("This form has expired. Go back, reload the page and try again.")
+    else:
+        message = N_("Your role does not allow this page.")
+    return _error_response(request, 403, gettext(message))
 
 
 def _not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
@@ -110,10 +122,6 @@ _PLAIN_HTTP_ERRORS = {
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    if exc.status_code == 403 and "csrf" in str(exc.detail).lower():
-        return _error_response(
-            request, 403, gettext("This form has expired. Go back, reload the page and try again.")
-        )
     if exc.status_code >= 500:
         log.error("server error on %s: %s", request.url.path, exc.detail)
         return _error_response(request, exc.status_code, gettext("Something went wrong on our side."))
@@ -128,7 +136,7 @@ def _crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return _error_response(request, 500, gettext("Something went wrong on our side. Nothing was saved."))
 
 
-async def _choose_locale(request: Request[Any, Any, Any]) -> None:
+def _use_readers_locale(request: Request[Any, Any, Any]) -> None:
     settings: Settings = request.app.state.settings
     use_locale(
         negotiate_locale(
@@ -137,6 +145,24 @@ async def _choose_locale(request: Request[Any, Any, Any]) -> None:
             settings.default_locale,
         )
     )
+
+
+async def _choose_locale(request: Request[Any, Any, Any]) -> None:
+    _use_readers_locale(request)
+
+
+ErrorHandler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
+
+
+def _in_readers_language(handler: ErrorHandler) -> ErrorHandler:
+    """Some errors are raised before `before_request` has chosen the reader's language: a CSRF refusal,
+    an unknown path or method. Each error answer chooses it again."""
+
+    def answer(request: Request[Any, Any, Any], exc: Any) -> Response[Any]:
+        _use_readers_locale(request)
+        return handler(request, exc)
+
+    return answer
 
 
 async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
@@ -151,11 +177,13 @@ async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
 
 
 def provide_settings(state: State) -> Settings:
-    return state.settings  # type: ignore[no-any-return]
+    settings: Settings = state.settings
+    return settings
 
 
 def provide_cipher(state: State) -> FieldCipher:
-    return state.cipher  # type: ignore[no-any-return]
+    cipher: FieldCipher = state.cipher
+    return cipher
 
 
 def create_app(
@@ -208,13 +236,16 @@ def create_app(
         template_config=create_template_config(settings.site_timezone),
         before_request=_choose_locale,
         exception_handlers={
-            UserFacingError: _user_facing,
-            NotAuthorizedException: _not_authorized,
-            PermissionDeniedException: _forbidden,
-            NotFoundException: _not_found,
-            ValidationException: _invalid,
-            HTTPException: _http_error,
-            Exception: _crash,
+            error: _in_readers_language(handler)
+            for error, handler in (
+                (UserFacingError, _user_facing),
+                (NotAuthorizedException, _not_authorized),
+                (PermissionDeniedException, _forbidden),
+                (NotFoundException, _not_found),
+                (ValidationException, _invalid),
+                (HTTPException, _http_error),
+                (Exception, _crash),
+            )
         },
         openapi_config=OpenAPIConfig(title="family-hotline", version="0.1.0", path="/schema"),
         on_startup=[on_startup],

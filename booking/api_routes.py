@@ -1,11 +1,15 @@
-"""Machine-readable booking: experts' secret calendar feeds and the JSON API for parents' apps."""
+"""Machine-readable booking: experts' secret calendar feeds and the JSON API for parents' apps.
+
+Both are exempt from CSRF: no cookie grants them any authority (their credential is a secret token in
+the URL, or there is none), so an app needs no page visit for a token first. The staff API
+(`/api/calls`, `/api/cases`) is hotline's and keeps CSRF, because the login cookie is its credential.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from litestar import get, post
+from litestar import Controller, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
@@ -21,26 +25,38 @@ from core.db import DbSession
 from core.errors import error_responses
 from core.i18n import current_locale
 from core.privacy import CipherDep
+from core.security import csrf_exempt
 from core.settings import SettingsDep
 
-__all__ = ["ROUTES"]
+__all__ = ["BookingApi", "CalendarFeeds"]
 
 # ---- calendar feeds -----------------------------------------------------------------------------------
 
 
-@get("/calendar/experts/{feed:str}", name="calendar:expert_feed")
-async def expert_feed(
-    db: DbSession, settings: SettingsDep, cipher: CipherDep, feed: FromPath[str]
-) -> Response[bytes]:
-    # Litestar path parameters are whole segments, so the ".ics" suffix is checked here.
-    if not feed.endswith(".ics"):
-        raise NotFoundException()
-    body = await feed_for_token(db, cipher, settings, feed.removesuffix(".ics"))
-    return Response(
-        body,
-        media_type="text/calendar",  # Litestar appends "; charset=utf-8" to text/* types
-        headers={"Cache-Control": "private, max-age=300", "Referrer-Policy": "no-referrer"},
+class CalendarFeeds(Controller):
+    path = "/calendar/experts"
+    tags = ("booking",)
+    opt = csrf_exempt()
+
+    @get(
+        "/{feed:str}",
+        name="calendar:expert_feed",
+        media_type="text/calendar",
+        responses=error_responses(400, 404),
     )
+    async def expert_feed(
+        self, db: DbSession, settings: SettingsDep, cipher: CipherDep, feed: FromPath[str]
+    ) -> Response[bytes]:
+        """An expert's appointments as iCalendar; `feed` is the secret feed token followed by `.ics`."""
+        # Litestar path parameters are whole segments, so the ".ics" suffix is checked here.
+        if not feed.endswith(".ics"):
+            raise NotFoundException()
+        body = await feed_for_token(db, cipher, settings, feed.removesuffix(".ics"))
+        return Response(
+            body,
+            media_type="text/calendar",  # Litestar appends "; charset=utf-8" to text/* types
+            headers={"Cache-Control": "private, max-age=300", "Referrer-Policy": "no-referrer"},
+        )
 
 
 # ---- JSON API -----------------------------------------------------------------------------------------
@@ -102,84 +118,88 @@ class AppointmentStatusOut:
     status: str
 
 
-@get("/api/experts", name="api:experts")
-async def api_experts(db: DbSession) -> list[ExpertOut]:
-    return [
-        ExpertOut(
-            id=expert.id or 0,
-            name=expert.name,
-            title=expert.title,
-            specialties=expert.specialty_codes,
-            modes=expert.mode_codes,
-            site=site.name if site else None,
-            slot_minutes=expert.slot_minutes,
+class BookingApi(Controller):
+    """What a parent's app needs, with no login: experts, free times, hold, confirm and cancel. (Handler
+    names keep their `api_` prefix: the OpenAPI operation ids are made from them, and clients use those.)"""
+
+    path = "/api"
+    tags = ("booking",)
+    opt = csrf_exempt()
+
+    @get("/experts", name="api:experts")
+    async def api_experts(self, db: DbSession) -> list[ExpertOut]:
+        return [
+            ExpertOut(
+                id=expert.id or 0,
+                name=expert.name,
+                title=expert.title,
+                specialties=expert.specialty_codes,
+                modes=expert.mode_codes,
+                site=site.name if site else None,
+                slot_minutes=expert.slot_minutes,
+            )
+            for expert, site in await roster.list_experts(db, active_only=True)
+        ]
+
+    @get("/experts/{expert_id:int}/slots", name="api:slots", responses=error_responses(400, 404))
+    async def api_slots(self, db: DbSession, settings: SettingsDep, expert_id: FromPath[int]) -> SlotsOut:
+        expert = await load_expert(db, expert_id)
+        slots = await slots_for_expert(db, settings, expert)
+        return SlotsOut(
+            expert_id=expert_id, slot_minutes=expert.slot_minutes, slots=[iso_utc(s) for s in slots]
         )
-        for expert, site in await roster.list_experts(db, active_only=True)
-    ]
 
+    @post("/bookings", name="api:hold", status_code=201, responses=error_responses(400, 404, 409))
+    async def api_hold(
+        self, db: DbSession, settings: SettingsDep, cipher: CipherDep, data: JSONBody[BookingIn]
+    ) -> HeldOut:
+        held = await hold_slot(
+            db,
+            cipher,
+            settings,
+            expert_id=data.expert_id,
+            starts_at=parse_start(data.starts_at),
+            mode=data.mode,
+            details=ParentDetails(data.name, data.phone, data.topic, data.notes),
+            locale=current_locale(),
+        )
+        expires = held.appointment.hold_expires_at
+        return HeldOut(
+            appointment_id=held.appointment.id or 0,
+            status=held.appointment.status,
+            verify_token=held.verify_token,
+            hold_expires_at=iso_utc(expires) if expires else None,
+        )
 
-@get("/api/experts/{expert_id:int}/slots", name="api:slots", responses=error_responses(400, 404))
-async def api_slots(db: DbSession, settings: SettingsDep, expert_id: FromPath[int]) -> SlotsOut:
-    expert = await load_expert(db, expert_id)
-    slots = await slots_for_expert(db, settings, expert)
-    return SlotsOut(expert_id=expert_id, slot_minutes=expert.slot_minutes, slots=[iso_utc(s) for s in slots])
-
-
-@post("/api/bookings", name="api:hold", status_code=201, responses=error_responses(400, 403, 404, 409))
-async def api_hold(
-    db: DbSession, settings: SettingsDep, cipher: CipherDep, data: JSONBody[BookingIn]
-) -> HeldOut:
-    held = await hold_slot(
-        db,
-        cipher,
-        settings,
-        expert_id=data.expert_id,
-        starts_at=parse_start(data.starts_at),
-        mode=data.mode,
-        details=ParentDetails(data.name, data.phone, data.topic, data.notes),
-        locale=current_locale(),
+    @post(
+        "/bookings/{verify_token:str}/confirm",
+        name="api:confirm",
+        status_code=200,
+        responses=error_responses(400, 404, 409, 410),
     )
-    expires = held.appointment.hold_expires_at
-    return HeldOut(
-        appointment_id=held.appointment.id or 0,
-        status=held.appointment.status,
-        verify_token=held.verify_token,
-        hold_expires_at=iso_utc(expires) if expires else None,
+    async def api_confirm(
+        self,
+        db: DbSession,
+        settings: SettingsDep,
+        cipher: CipherDep,
+        verify_token: FromPath[str],
+        data: JSONBody[CodeIn],
+    ) -> ConfirmedOut:
+        confirmed = await confirm_with_code(db, cipher, settings, verify_token=verify_token, code=data.code)
+        return ConfirmedOut(
+            appointment_id=confirmed.appointment.id or 0,
+            status=confirmed.appointment.status,
+            manage_token=confirmed.manage_token,
+        )
+
+    @post(
+        "/bookings/manage/{manage_token:str}/cancel",
+        name="api:cancel",
+        status_code=200,
+        responses=error_responses(400, 404, 409),
     )
-
-
-@post(
-    "/api/bookings/{verify_token:str}/confirm",
-    name="api:confirm",
-    status_code=200,
-    responses=error_responses(400, 403, 404, 409, 410),
-)
-async def api_confirm(
-    db: DbSession,
-    settings: SettingsDep,
-    cipher: CipherDep,
-    verify_token: FromPath[str],
-    data: JSONBody[CodeIn],
-) -> ConfirmedOut:
-    confirmed = await confirm_with_code(db, cipher, settings, verify_token=verify_token, code=data.code)
-    return ConfirmedOut(
-        appointment_id=confirmed.appointment.id or 0,
-        status=confirmed.appointment.status,
-        manage_token=confirmed.manage_token,
-    )
-
-
-@post(
-    "/api/bookings/manage/{manage_token:str}/cancel",
-    name="api:cancel",
-    status_code=200,
-    responses=error_responses(400, 403, 404, 409),
-)
-async def api_cancel(
-    db: DbSession, settings: SettingsDep, cipher: CipherDep, manage_token: FromPath[str]
-) -> AppointmentStatusOut:
-    appointment = await cancel_by_manage_token(db, cipher, settings, manage_token=manage_token)
-    return AppointmentStatusOut(appointment_id=appointment.id or 0, status=appointment.status)
-
-
-ROUTES: list[Any] = [expert_feed, api_experts, api_slots, api_hold, api_confirm, api_cancel]
+    async def api_cancel(
+        self, db: DbSession, settings: SettingsDep, cipher: CipherDep, manage_token: FromPath[str]
+    ) -> AppointmentStatusOut:
+        appointment = await cancel_by_manage_token(db, cipher, settings, manage_token=manage_token)
+        return AppointmentStatusOut(appointment_id=appointment.id or 0, status=appointment.status)

@@ -10,7 +10,7 @@ from core.i18n import N_
 from core.mainland_formats import InvalidFormat, normalize_mainland_mobile
 from core.vocabulary import CATEGORIES
 
-__all__ = ["CleanDetails", "ParentDetails", "validate_details"]
+__all__ = ["CleanDetails", "ParentBookingForm", "ParentDetails", "validate_details"]
 
 NAME_MAX = 40
 NOTES_MAX = 1000
@@ -24,6 +24,32 @@ class ParentDetails:
     phone: str
     topic: str = "parenting"
     notes: str = ""
+    # The parent's own tick on the booking page. None where the channel has no such box: an operator
+    # booking on the phone heard the parent agree, and the JSON API has no consent field.
+    consented: bool | None = None
+
+
+@dataclass(frozen=True)
+class ParentBookingForm:
+    """The parent's booking page as posted (the expert is in the URL). A missing field arrives empty, so
+    the page comes back with that field marked instead of a bare "malformed request"."""
+
+    starts_at: str = ""
+    name: str = ""
+    phone: str = ""
+    topic: str = ""
+    mode: str = ""
+    notes: str = ""
+    consent: str = ""  # "yes" when the box is ticked; a browser sends nothing for an unticked box
+
+    def details(self) -> ParentDetails:
+        return ParentDetails(
+            name=self.name,
+            phone=self.phone,
+            topic=self.topic,
+            notes=self.notes,
+            consented=self.consent == "yes",
+        )
 
 
 @dataclass(frozen=True)
@@ -54,6 +80,8 @@ def validate_details(expert: Expert, mode: str, details: ParentDetails) -> Clean
     notes = details.notes.strip()
     if len(notes) > NOTES_MAX:
         errors["notes"] = N_("Notes can have at most 1000 characters.")
+    if details.consented is False:
+        errors["consent"] = N_("Please tick the box to agree that we use your details for this booking.")
     if errors:
         raise BookingInvalid(errors)
     return CleanDetails(name=name, phone_e164=phone, topic=topic, notes=notes)

@@ -1,12 +1,16 @@
-"""The coordinators' roster pages: list, add and read experts, regenerate an expert's feed link."""
+"""The coordinators' roster pages: list, add and read experts, regenerate an expert's feed link.
+
+Two controllers on one path, one per guard: experts read their own schedule, only coordinators and
+admins change the roster.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromPath
-from litestar.response import Redirect, Response, Template
+from litestar.response import Redirect, Template
 
 from booking import roster
 from booking.page_helpers import vocabularies
@@ -22,20 +26,9 @@ ROSTER_EDITORS = requires_roles(Role.COORDINATOR, Role.ADMIN)
 ROSTER_READERS = requires_roles(Role.COORDINATOR, Role.ADMIN, Role.EXPERT)
 RULE_ROWS = 5
 
-__all__ = ["ROSTER_EDITORS", "ROSTER_READERS", "ROUTES"]
+__all__ = ["ROSTER_EDITORS", "ROSTER_READERS", "RosterEditing", "RosterReading"]
 
-# ---- staff: the roster --------------------------------------------------------------------------------
-
-
-@get("/roster/experts", name="roster:list", guards=[ROSTER_READERS])
-async def roster_list(request: Request[StaffUser, Any, Any], db: DbSession) -> Response[Any]:
-    if request.user.role == Role.EXPERT.value:
-        own = await roster.expert_linked_to(db, request.user.id or 0)
-        if own is not None:
-            return Redirect(f"/roster/experts/{own.id}", status_code=303)  # type: ignore[return-value]
-        return Template(template_name="roster/no_profile.html", context={})  # type: ignore[return-value]
-    experts = await roster.list_experts(db, viewer_unit_id=request.user.unit_id)
-    return Template(template_name="roster/experts.html", context={"experts": experts, **vocabularies()})  # type: ignore[return-value]
+StaffRequest = Request[StaffUser, Any, Any]
 
 
 async def _expert_form_page(
@@ -64,54 +57,78 @@ async def _expert_form_page(
     )
 
 
-@get("/roster/experts/new", name="roster:new", guards=[ROSTER_EDITORS])
-async def roster_new(request: Request[StaffUser, Any, Any], db: DbSession) -> Template:
-    defaults = {"slot_minutes": ["50"], "buffer_minutes": ["10"], "modes": ["in_person", "phone"]}
-    return await _expert_form_page(db, request.user, defaults, {}, 200)
+class RosterReading(Controller):
+    path = "/roster/experts"
+    guards = (ROSTER_READERS,)
+    include_in_schema = False
+
+    @get("/", name="roster:list")
+    async def experts(self, request: StaffRequest, db: DbSession) -> Template | Redirect:
+        if request.user.role == Role.EXPERT.value:
+            own = await roster.expert_linked_to(db, request.user.id or 0)
+            if own is not None:
+                target = request.app.route_reverse("roster:detail", expert_id=own.id)
+                return Redirect(target, status_code=303)
+            return Template(template_name="roster/no_profile.html", context={})
+        experts = await roster.list_experts(db, viewer_unit_id=request.user.unit_id)
+        return Template(template_name="roster/experts.html", context={"experts": experts, **vocabularies()})
+
+    @get("/{expert_id:int}", name="roster:detail")
+    async def detail(
+        self,
+        request: StaffRequest,
+        db: DbSession,
+        settings: SettingsDep,
+        cipher: CipherDep,
+        expert_id: FromPath[int],
+    ) -> Template:
+        schedule = await roster.expert_schedule(
+            db, cipher, request.user, expert_id, client_ip=client_ip(request)
+        )
+        feed = request.app.route_reverse("calendar:expert_feed", feed=f"{schedule.expert.feed_token}.ics")
+        feed_url = settings.public_base_url + feed
+        return Template(
+            template_name="roster/expert_detail.html",
+            context={
+                "schedule": schedule,
+                "feed_url": feed_url,
+                "webcal_url": "webcal://" + feed_url.split("://", 1)[-1],
+                "can_edit": request.user.role in (Role.COORDINATOR.value, Role.ADMIN.value),
+                **vocabularies(),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
 
 
-@post("/roster/experts/new", name="roster:create", guards=[ROSTER_EDITORS])
-async def roster_create(request: Request[StaffUser, Any, Any], db: DbSession) -> Response[Any]:
-    form = await request.form()
-    values = {key: [str(v) for v in form.getall(key)] for key in form if key != "_csrf_token"}
-    try:
-        draft = roster.parse_expert_form(values)
-        expert = await roster.create_expert(db, draft, unit_id=request.user.unit_id)
-    except FormInvalid as exc:
-        await db.rollback()
-        return await _expert_form_page(db, request.user, values, exc.errors, 400)  # type: ignore[return-value]
-    return Redirect(f"/roster/experts/{expert.id}", status_code=303)  # type: ignore[return-value]
+class RosterEditing(Controller):
+    path = "/roster/experts"
+    guards = (ROSTER_EDITORS,)
+    include_in_schema = False
 
+    @get("/new", name="roster:new")
+    async def new(self, request: StaffRequest, db: DbSession) -> Template:
+        defaults = {"slot_minutes": ["50"], "buffer_minutes": ["10"], "modes": ["in_person", "phone"]}
+        return await _expert_form_page(db, request.user, defaults, {}, 200)
 
-@get("/roster/experts/{expert_id:int}", name="roster:detail", guards=[ROSTER_READERS])
-async def roster_detail(
-    request: Request[StaffUser, Any, Any],
-    db: DbSession,
-    settings: SettingsDep,
-    cipher: CipherDep,
-    expert_id: FromPath[int],
-) -> Template:
-    schedule = await roster.expert_schedule(db, cipher, request.user, expert_id, client_ip=client_ip(request))
-    feed_url = f"{settings.public_base_url}/calendar/experts/{schedule.expert.feed_token}.ics"
-    return Template(
-        template_name="roster/expert_detail.html",
-        context={
-            "schedule": schedule,
-            "feed_url": feed_url,
-            "webcal_url": "webcal://" + feed_url.split("://", 1)[-1],
-            "can_edit": request.user.role in (Role.COORDINATOR.value, Role.ADMIN.value),
-            **vocabularies(),
-        },
-        headers={"Cache-Control": "no-store"},
-    )
+    @post("/new", name="roster:create")
+    async def create(self, request: StaffRequest, db: DbSession) -> Template | Redirect:
+        # Read as a multi-dict, not as `URLEncodedBody[dataclass]`: the form repeats fields (ticked
+        # specialties and modes, rows of opening hours), and Litestar's URL-encoded parser turns a field
+        # sent once into a plain string, so a `list[str]` field would refuse a form with one box ticked.
+        # `booking.roster.parse_expert_form` reads every field as a list and holds the form's rules.
+        form = await request.form()
+        values = {key: [str(value) for value in form.getall(key)] for key in form if key != "_csrf_token"}
+        try:
+            draft = roster.parse_expert_form(values)
+            expert = await roster.create_expert(db, draft, unit_id=request.user.unit_id)
+        except FormInvalid as exc:
+            await db.rollback()
+            return await _expert_form_page(db, request.user, values, exc.errors, 400)
+        return Redirect(request.app.route_reverse("roster:detail", expert_id=expert.id), status_code=303)
 
-
-@post("/roster/experts/{expert_id:int}/feed-token", name="roster:regenerate_feed", guards=[ROSTER_EDITORS])
-async def roster_regenerate_feed(
-    request: Request[StaffUser, Any, Any], db: DbSession, expert_id: FromPath[int]
-) -> Redirect:
-    await roster.regenerate_feed_token(db, expert_id, viewer_unit_id=request.user.unit_id)
-    return Redirect(f"/roster/experts/{expert_id}", status_code=303)
-
-
-ROUTES: list[Any] = [roster_list, roster_new, roster_create, roster_detail, roster_regenerate_feed]
+    @post("/{expert_id:int}/feed-token", name="roster:regenerate_feed")
+    async def regenerate_feed(
+        self, request: StaffRequest, db: DbSession, expert_id: FromPath[int]
+    ) -> Redirect:
+        await roster.regenerate_feed_token(db, expert_id, viewer_unit_id=request.user.unit_id)
+        return Redirect(request.app.route_reverse("roster:detail", expert_id=expert_id), status_code=303)

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from litestar import Router
 
-from booking import api_routes, parent_pages, roster_routes
+from booking.api_routes import BookingApi, CalendarFeeds
+from booking.parent_pages import ParentBookingPages
+from booking.roster_routes import RosterEditing, RosterReading
 
 __all__ = ["router"]
 
-router = Router(path="/", route_handlers=[*parent_pages.ROUTES, *roster_routes.ROUTES, *api_routes.ROUTES])
+router = Router(
+    path="/",
+    route_handlers=[ParentBookingPages, RosterReading, RosterEditing, CalendarFeeds, BookingApi],
+)

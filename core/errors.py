@@ -42,8 +42,9 @@ class Conflict(UserFacingError):
 
 @dataclass(frozen=True)
 class ErrorBody:
-    """The JSON body of every error under /api/, as `app.server` shapes it. `detail` is one sentence for
-    a person, in the reader's language; the other keys come only with the errors that carry them."""
+    """The JSON body of every error of a route in the OpenAPI description, as `app.server` shapes it.
+    `detail` is one sentence for a person, in the reader's language; the other keys come only with the
+    errors that carry them."""
 
     detail: str
     # Field name -> message (FormInvalid), or what the request parser could not read (a list).

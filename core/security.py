@@ -19,9 +19,11 @@ if TYPE_CHECKING:
     from core.settings import Settings
 
 __all__ = [
+    "CSRF_REFUSAL_DETAIL",
     "SESSION_COOKIE",
     "LoginSessionMiddleware",
     "csrf_config",
+    "csrf_exempt",
     "login_cookie",
     "logout_cookie",
     "requires_roles",
@@ -29,7 +31,10 @@ __all__ = [
 ]
 
 SESSION_COOKIE = "fh_session"
-CSRF_EXEMPT_PATHS = ["/webhooks/twilio"]  # Twilio cannot send our CSRF token; its requests are signed
+
+# The detail of the PermissionDeniedException that Litestar's CSRF middleware raises for a missing or
+# wrong token (litestar/middleware/csrf.py, Litestar 2.x): all that tells it apart from a role refusal.
+CSRF_REFUSAL_DETAIL = "CSRF token verification failed"
 
 
 class LoginSessionMiddleware(AbstractAuthenticationMiddleware):
@@ -73,8 +78,16 @@ def csrf_config(settings: Settings) -> CSRFConfig:
         cookie_name="fh_csrf",
         cookie_secure=settings.secure_cookies,
         cookie_samesite="lax",
-        exclude=CSRF_EXEMPT_PATHS,
     )
+
+
+def csrf_exempt() -> dict[str, Any]:
+    """`opt` of a controller whose routes skip the CSRF check (`CSRFConfig.exclude_from_csrf_key`).
+
+    Only where no cookie carries authority — the anonymous booking API and the calendar feeds, whose
+    credential is a token in the URL or nothing — or where requests are signed another way (Twilio's
+    webhooks: Twilio cannot send our token). Everything the login cookie opens keeps the check."""
+    return {"exclude_from_csrf": True}
 
 
 def login_cookie(token: str, settings: Settings) -> Cookie:

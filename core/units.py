@@ -149,7 +149,9 @@ async def get_visible(
     """The row with this id if it belongs to the viewer's unit or one below; otherwise None, which the
     caller answers as "not found" (404, not 403: a sibling unit must not learn that the row exists)."""
     row = await get_by_outside_id(session, model, row_id)
-    if row is None or not await is_visible(session, row.unit_id, viewer_unit_id):
+    # Any table with a `unit_id` column (cases, experts, sites, staff): read generically.
+    unit_id: int | None = getattr(row, "unit_id", None)
+    if row is None or unit_id is None or not await is_visible(session, unit_id, viewer_unit_id):
         return None
     return row
 

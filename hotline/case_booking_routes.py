@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
-from litestar.response import Redirect, Response, Template
+from litestar.response import Redirect, Template
 
 from booking.availability import slots_by_local_day
 from booking.errors import BookingInvalid, SlotTaken
@@ -160,7 +159,7 @@ class CaseBookingPages(Controller):
         number: FromPath[str],
         expert_id: FromPath[int],
         data: URLEncodedBody[CaseBookingForm],
-    ) -> Response[Any]:
+    ) -> Template | Redirect:
         try:
             booked = await book_from_case(
                 db,
@@ -173,7 +172,7 @@ class CaseBookingPages(Controller):
                 client_ip=client_ip(request),
             )
         except FormInvalid as exc:
-            return await _booking_form(  # type: ignore[return-value]
+            return await _booking_form(
                 db,
                 request.user,
                 number=number,
@@ -185,7 +184,7 @@ class CaseBookingPages(Controller):
             )
         except SlotTaken as exc:
             # Booking's own message and next free times; no time is pre-chosen, the operator picks one.
-            return await _booking_form(  # type: ignore[return-value]
+            return await _booking_form(
                 db,
                 request.user,
                 number=number,
@@ -196,4 +195,4 @@ class CaseBookingPages(Controller):
                 status_code=409,
             )
         target = request.app.route_reverse("hotline:case", number=number.upper())
-        return Redirect(f"{target}?booked={booked.appointment.id}", status_code=303)  # type: ignore[return-value]
+        return Redirect(f"{target}?booked={booked.appointment.id}", status_code=303)

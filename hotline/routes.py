@@ -9,11 +9,11 @@ its own pages in hotline.case_booking_routes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Controller, Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, URLEncodedBody
-from litestar.response import Redirect, Response, Template
+from litestar.response import Redirect, Template
 
 from core.db import DbSession
 from core.errors import FormInvalid, error_responses
@@ -62,7 +62,7 @@ class HotlinePages(Controller):
         settings: SettingsDep,
         cipher: CipherDep,
         data: URLEncodedBody[CallIntake],
-    ) -> Response[Any]:
+    ) -> Template | Redirect:
         try:
             logged = await log_call(
                 db,
@@ -73,9 +73,9 @@ class HotlinePages(Controller):
                 client_ip=client_ip(request),
             )
         except FormInvalid as exc:
-            return _call_form(data, exc.errors, status_code=400)  # type: ignore[return-value]
+            return _call_form(data, exc.errors, status_code=400)
         target = request.app.route_reverse("hotline:case", number=logged.case_number)
-        return Redirect(f"{target}?logged={logged.call_id}", status_code=303)  # type: ignore[return-value]
+        return Redirect(f"{target}?logged={logged.call_id}", status_code=303)
 
     @get("/cases", name="hotline:cases")
     async def cases(

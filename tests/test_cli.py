@@ -97,3 +97,14 @@ def test_keys_are_generated_once_and_kept(tmp_path):
         del os.environ["FH_DATA_DIR"]
     assert first.data_key == second.data_key and len(first.data_key) >= 32
     assert oct((tmp_path / "keys.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_serve_refuses_several_workers_without_redis_and_serves_nothing(database_url, tmp_path):
+    """Embedded mode is one process: with several, each would run its own job runner and /dev/sms would
+    show only its own process's SMS. The refusal says what to do instead, before any port is opened."""
+    result = _cli(["serve", "--workers", "2", "--port", "1"], database_url, tmp_path)
+    assert result.returncode == 1
+    assert "--workers above 1 needs FH_REDIS_URL" in result.stderr
+    assert "Uvicorn running" not in result.stderr + result.stdout
+    nonsense = _cli(["serve", "--workers", "0"], database_url, tmp_path)
+    assert nonsense.returncode == 2 and "1 or more" in nonsense.stderr

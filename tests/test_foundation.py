@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -171,3 +172,15 @@ async def test_pages_carry_security_headers_and_staff_pages_are_not_cached(clien
     assert cases.status_code == 200 and cases.headers["cache-control"] == "no-store"
     # The OpenAPI viewers need their CDN scripts; everything else gets the strict policy.
     assert "content-security-policy" not in (await client.get("/schema/swagger")).headers
+
+
+def test_no_template_relies_on_script_the_content_security_policy_blocks():
+    """The CSP allows no scripts: a `javascript:` link or an inline handler would be dead for the reader."""
+    from core.settings import PROJECT_ROOT
+
+    offenders = [
+        str(path.relative_to(PROJECT_ROOT))
+        for path in (PROJECT_ROOT / "templates").rglob("*.html")
+        if re.search(r"javascript:|\son[a-z]+\s*=|<script", path.read_text(), re.IGNORECASE)
+    ]
+    assert offenders == []

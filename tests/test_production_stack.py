@@ -10,6 +10,7 @@ the SMS must travel web process → outbox row → arq on Redis → worker proce
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -147,12 +148,18 @@ class Stack:
         assert result.returncode == 0, f"db upgrade failed:\n{result.stdout}\n{result.stderr}"
         assert "database is up to date" in result.stdout
 
-    async def serve(self, name: str = "serve", *, settings: Settings | None = None) -> Served:
+    async def serve(
+        self, name: str = "serve", *, settings: Settings | None = None, workers: int = 1
+    ) -> Served:
         """`family-hotline serve` on the port of its FH_PUBLIC_BASE_URL; returns once /health answers 200."""
         settings = settings or self.settings
         base_url = settings.public_base_url
         port = str(httpx.URL(base_url).port)
-        process = self.spawn(name, "serve", "--host", "127.0.0.1", "--port", port, settings=settings)
+        process = self.spawn(
+            name,
+            *("serve", "--host", "127.0.0.1", "--port", port, "--workers", str(workers)),
+            settings=settings,
+        )
 
         async def healthy() -> bool:
             try:
@@ -261,9 +268,7 @@ def _received(fake: FakeTwilio, to: str) -> list[RecordedMessage]:
 
 
 async def _book(client: httpx.AsyncClient, stack: Stack, expert_id: int, phone: str) -> dict[str, Any]:
-    """What the booking page's script does: take the CSRF cookie, pick the first free slot, POST it."""
-    await client.get("/health")
-    await client.get("/login")  # sets the fh_csrf cookie
+    """What a parent's app does: pick a free slot and POST it (no cookie, no CSRF token: none is needed)."""
     slots = (await client.get(f"/api/experts/{expert_id}/slots")).json()["slots"]
     assert len(slots) > 1, f"the expert has no free slots\n{stack.logs()}"
     response = await client.post(
@@ -278,7 +283,6 @@ async def _book(client: httpx.AsyncClient, stack: Stack, expert_id: int, phone: 
             "topic": "parenting",
             "notes": "孩子不愿上学",
         },
-        headers={"x-csrftoken": client.cookies["fh_csrf"]},
     )
     assert response.status_code == 201, f"{response.status_code} {response.text}\n{stack.logs()}"
     held = response.json()
@@ -309,7 +313,6 @@ async def test_parent_books_and_confirms_and_both_sms_go_through_the_worker_to_t
         response = await client.post(
             f"/api/bookings/{held['verify_token']}/confirm",
             json={"code": code.group(1)},
-            headers={"x-csrftoken": client.cookies["fh_csrf"]},
         )
         assert response.status_code == 200, f"{response.text}\n{stack.logs()}"
         confirmed = response.json()
@@ -410,3 +413,34 @@ async def test_ready_checks_database_and_redis_of_the_served_process(stack: Stac
     assert checks["database"] == "ok"
     assert checks["redis"].startswith("error"), checks
     assert health.status_code == 200
+
+
+WORKER_STARTED = re.compile(r"Started server process \[(\d+)\]")
+
+
+async def test_serve_with_two_workers_answers_while_one_process_is_stuck(stack: Stack) -> None:
+    """`serve --workers 2` (docker-compose.yml's command) runs two uvicorn worker processes on one
+    socket. One of them is frozen with SIGSTOP, as a request that holds its process would hold it: the
+    other still answers /health on every new connection. With one process, those requests would hang."""
+    web = await stack.serve(workers=2)
+
+    async def two_workers_up() -> list[int] | None:
+        pids = [int(pid) for pid in WORKER_STARTED.findall(web.process.log())]
+        complete = web.process.log().count("Application startup complete.")
+        return pids if len(pids) == 2 and complete == 2 else None
+
+    pids = await stack.wait_for(two_workers_up, "two worker processes to start", START_SECONDS)
+    assert len(set(pids)) == 2 and web.process.popen.pid not in pids, web.process.tail()
+    assert f"Started parent process [{web.process.popen.pid}]" in web.process.log()
+
+    stuck = pids[0]
+    os.kill(stuck, signal.SIGSTOP)
+    try:
+        for _ in range(6):
+            # A new client each time: a new connection, which either process could have accepted.
+            async with httpx.AsyncClient(base_url=web.base_url, timeout=3) as client:
+                health = await client.get("/health")
+            assert health.status_code == 200, stack.logs()
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # uvicorn may have replaced the silent worker
+            os.kill(stuck, signal.SIGCONT)

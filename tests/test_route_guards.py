@@ -16,7 +16,7 @@ from sqlmodel import select
 from core.accounts import Role
 from core.audit import AuditEvent
 from core.db import create_sessionmaker
-from tests.conftest import log_in
+from tests.conftest import log_in, post_form
 
 # path -> why anyone may reach it without a staff login.
 PUBLIC = {
@@ -138,7 +138,7 @@ async def test_nul_characters_are_refused_at_the_door_and_change_nothing(client,
     booking = await client.post(
         "/api/bookings",
         content=b'{"expert_id": 1, "starts_at": "2030-01-01T01:00:00Z", "name": "\\u0000", "phone": "x"}',
-        headers={"x-csrftoken": token, "content-type": "application/json", "accept": "application/json"},
+        headers={"content-type": "application/json", "accept": "application/json"},
     )
     assert booking.status_code == 400 and "NUL" in booking.json()["detail"]
     assert (await client.get("/api/cases/12355-2026-000001%00")).status_code == 400
@@ -147,15 +147,42 @@ async def test_nul_characters_are_refused_at_the_door_and_change_nothing(client,
 
 
 async def test_framework_errors_speak_the_readers_language(client):
-    await client.get("/login")
-    token = client.cookies["fh_csrf"]
     wrong_method = await client.request("PUT", "/api/experts", headers={"accept-language": ""})
     assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["allow"]
     assert "此地址不接受这种请求方式" in wrong_method.text
     truncated = await client.post(
         "/api/bookings",
         content=b'{"expert_id": 1, "starts_',
-        headers={"x-csrftoken": token, "content-type": "application/json", "accept-language": "en"},
+        headers={"content-type": "application/json", "accept-language": "en"},
     )
     assert truncated.status_code == 400
     assert "incomplete or malformed" in truncated.json()["detail"]
+
+
+async def test_addresses_for_programs_answer_errors_in_json_even_to_a_browser(client):
+    """The feed and the probes are in the OpenAPI description, which promises JSON errors; they answered
+    with the HTML error page unless the client asked for JSON (found by tests/test_api_fuzz.py once it
+    covered the whole document)."""
+    browser = {"accept": "text/html,*/*", "accept-language": ""}
+    dead_feed = await client.get("/calendar/experts/not-a-feed.ics", headers=browser)
+    assert dead_feed.status_code == 404
+    assert dead_feed.headers["content-type"].startswith("application/json")
+    assert dead_feed.json()["detail"] == "该日历链接已失效，请向协调员索取新链接。"
+    for probe in ("/health", "/ready"):
+        wrong_method = await client.request("DELETE", probe, headers=browser)
+        assert wrong_method.status_code == 405, probe
+        assert wrong_method.json()["detail"], probe
+    page = await client.get("/book/manage/not-a-token", headers=browser)  # a page stays a page
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+
+
+async def test_a_role_refusal_still_names_the_role_not_an_expired_form(client, engine):
+    await log_in(client, engine, Role.OPERATOR)
+    page = await client.get("/roster/experts/new", headers={"accept-language": ""})
+    assert page.status_code == 403
+    assert "您的角色无权访问此页面。" in page.text and "表单已过期" not in page.text
+    posted = await post_form(
+        client, "/roster/experts/new", {"name": "王老师"}, headers={"accept-language": ""}
+    )
+    assert posted.status_code == 403  # a valid CSRF token: the role guard refuses
+    assert "您的角色无权访问此页面。" in posted.text

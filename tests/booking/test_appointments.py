@@ -172,6 +172,21 @@ async def test_a_refused_booking_leaves_no_appointment_and_no_sms(engine, settin
     assert await outbox_rows(engine) == []
 
 
+async def test_a_parent_who_did_not_tick_consent_is_refused_by_booking_itself(engine, settings, cipher):
+    """The consent rule is booking's, not the page's: every field's problem is named at once, and the
+    channels without the box (staff on the phone, the JSON API) are not asked for it."""
+    expert = await add_expert(engine)
+    start = await _first_slot(engine, settings, expert)
+    unticked = ParentDetails("李女士", "12345", consented=False)
+    with pytest.raises(BookingInvalid) as caught:
+        await _hold(engine, cipher, settings, expert, start, unticked)
+    assert set(caught.value.errors) == {"consent", "phone"}
+    assert await appointments(engine) == []
+    assert await outbox_rows(engine) == []
+    ticked = ParentDetails("李女士", "13812345678", consented=True)
+    assert (await _hold(engine, cipher, settings, expert, start, ticked)).appointment.status == "held"
+
+
 async def test_cancel_by_link_is_idempotent_and_bumps_the_calendar_sequence(engine, settings, cipher):
     expert = await add_expert(engine)
     start = await _first_slot(engine, settings, expert)

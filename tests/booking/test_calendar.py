@@ -12,7 +12,6 @@ from icalendar import Calendar
 
 from core.settings import PROJECT_ROOT
 from tests.booking.conftest import add_expert, appointments, last_otp
-from tests.conftest import post_json
 
 ICAL_JS = PROJECT_ROOT / "tests" / "node" / "node_modules" / "ical.js" / "dist" / "ical.js"
 SCRIPT = Path(__file__).with_name("ical_events.mjs")
@@ -42,17 +41,14 @@ def events_by_icalendar(feed: bytes) -> dict[str, dict]:
 
 async def _book_and_confirm(client, engine, cipher, expert_id: int, index: int = 0) -> tuple[str, str]:
     start = (await client.get(f"/api/experts/{expert_id}/slots")).json()["slots"][index]
-    held = await post_json(
-        client,
+    held = await client.post(
         "/api/bookings",
-        {"expert_id": expert_id, "starts_at": start, "mode": "in_person", "name": "李女士",
-         "phone": "13812345678", "topic": "bullying"},
+        json={"expert_id": expert_id, "starts_at": start, "mode": "in_person", "name": "李女士",
+              "phone": "13812345678", "topic": "bullying"},
     )  # fmt: skip
     assert held.status_code == 201, held.text
     code = await last_otp(engine, cipher)
-    confirmed = await post_json(
-        client, f"/api/bookings/{held.json()['verify_token']}/confirm", {"code": code}
-    )
+    confirmed = await client.post(f"/api/bookings/{held.json()['verify_token']}/confirm", json={"code": code})
     assert confirmed.status_code == 200, confirmed.text
     return start, confirmed.json()["manage_token"]
 
@@ -82,7 +78,7 @@ async def test_a_new_booking_appears_in_the_feed_with_a_stable_uid_and_cancellin
     assert by_mozilla["name"] and "王老师" in by_mozilla["name"]
     confirmed_sequence = by_mozilla["events"][0]["sequence"]
 
-    await post_json(client, f"/api/bookings/manage/{manage_token}/cancel", {})
+    await client.post(f"/api/bookings/manage/{manage_token}/cancel", json={})
     after = (await client.get(feed_url)).content
     [cancelled] = parse_with_ical_js(after)["events"]
     assert cancelled["uid"] == row.ical_uid
@@ -105,10 +101,15 @@ async def test_the_feed_never_shows_a_parent_name_or_full_phone(client, engine, 
 async def test_held_but_unconfirmed_bookings_stay_out_of_the_feed(client, engine):
     expert = await add_expert(engine)
     start = (await client.get(f"/api/experts/{expert.id}/slots")).json()["slots"][0]
-    await post_json(
-        client,
+    await client.post(
         "/api/bookings",
-        {"expert_id": expert.id, "starts_at": start, "mode": "phone", "name": "李", "phone": "13812345678"},
+        json={
+            "expert_id": expert.id,
+            "starts_at": start,
+            "mode": "phone",
+            "name": "李",
+            "phone": "13812345678",
+        },
     )
     feed = (await client.get(f"/calendar/experts/{expert.feed_token}.ics")).content
     assert events_by_icalendar(feed) == {}

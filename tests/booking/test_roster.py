@@ -10,7 +10,7 @@ from core.accounts import Role
 from core.audit import AuditEvent
 from core.db import create_sessionmaker
 from tests.booking.conftest import add_expert, last_otp
-from tests.conftest import log_in, make_user, post_form, post_json
+from tests.conftest import log_in, make_user, post_form
 
 GOOD_EXPERT = [
     ("name", "陈老师"),
@@ -118,14 +118,13 @@ async def test_expert_sees_only_their_own_schedule_read_only_with_intake_notes(c
     own = await add_expert(engine, name="赵老师", user_id=user.id)
     other = await add_expert(engine, name="钱老师")
     start = (await client.get(f"/api/experts/{own.id}/slots")).json()["slots"][0]
-    held = await post_json(
-        client,
+    held = await client.post(
         "/api/bookings",
-        {"expert_id": own.id, "starts_at": start, "mode": "phone", "name": "孙女士",
-         "phone": "13812345678", "notes": "孩子最近不愿意上学"},
+        json={"expert_id": own.id, "starts_at": start, "mode": "phone", "name": "孙女士",
+              "phone": "13812345678", "notes": "孩子最近不愿意上学"},
     )  # fmt: skip
     code = await last_otp(engine, cipher)
-    await post_json(client, f"/api/bookings/{held.json()['verify_token']}/confirm", {"code": code})
+    await client.post(f"/api/bookings/{held.json()['verify_token']}/confirm", json={"code": code})
 
     from tests.conftest import TEST_PASSWORD
 
@@ -146,16 +145,14 @@ async def test_coordinator_sees_masked_bookings_and_regenerating_the_feed_kills_
 ):
     expert = await add_expert(engine)
     start = (await client.get(f"/api/experts/{expert.id}/slots")).json()["slots"][0]
-    held = await post_json(
-        client,
+    held = await client.post(
         "/api/bookings",
-        {"expert_id": expert.id, "starts_at": start, "mode": "phone", "name": "孙女士",
-         "phone": "13812345678", "notes": "孩子最近不愿意上学"},
+        json={"expert_id": expert.id, "starts_at": start, "mode": "phone", "name": "孙女士",
+              "phone": "13812345678", "notes": "孩子最近不愿意上学"},
     )  # fmt: skip
-    await post_json(
-        client,
+    await client.post(
         f"/api/bookings/{held.json()['verify_token']}/confirm",
-        {"code": await last_otp(engine, cipher)},
+        json={"code": await last_otp(engine, cipher)},
     )
     await log_in(client, engine, Role.COORDINATOR)
     page = await client.get(f"/roster/experts/{expert.id}")

@@ -138,13 +138,18 @@ async def test_summary_longer_than_4000_characters_is_refused(client, engine):
     assert just_fits.status_code == 201
 
 
-async def test_call_form_without_csrf_token_is_refused(client, engine):
+async def test_call_form_and_staff_api_without_csrf_token_are_refused(client, engine):
+    """The login cookie is the staff API's credential, so it keeps CSRF (the anonymous booking API,
+    which no cookie opens, does not)."""
     await log_in(client, engine, Role.OPERATOR)
     response = await client.post("/hotline/calls/new", data=a_call())
     assert response.status_code == 403
     json_response = await client.post("/api/calls", json=a_call())
     assert json_response.status_code == 403
+    assert json_response.json()["detail"] == "表单已过期，请返回并刷新页面后重试。"
     assert await hotline_rows(engine) == NOTHING_SAVED
+    with_token = await post_json(client, "/api/calls", a_call())
+    assert with_token.status_code == 201  # the session was good all along
 
 
 async def test_follow_up_call_joins_the_case_and_can_only_raise_its_urgency(client, engine):
