@@ -123,6 +123,11 @@ def _print_summary(settings: Settings, experts: Sequence[Expert], created: bool)
     print("\n  Expert calendar feeds (secret links):")
     for expert in experts:
         print(f"    {expert.name}: {base}/calendar/experts/{expert.feed_token}.ics")
+    if not settings.require_2fa:
+        print(
+            "\n  Two-factor login is OFF for this demo (FH_REQUIRE_2FA=0). In production administrators and"
+            " supervisors must set it up at /account/security before anything else."
+        )
     if settings.sms_backend == "console":
         print(f"\n  SMS are printed to this console and listed at {base}/dev/sms (staff login).")
     print()

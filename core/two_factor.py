@@ -57,12 +57,17 @@ class Enrolment:
     qr_svg: str  # the QR code as inline SVG, drawn on the server (no scripts, no third party)
 
 
-def start_enrolment(user: StaffUser) -> Enrolment:
-    """A new secret for the user to scan; nothing is stored until `confirm_enrolment` sees a valid code."""
-    secret = pyotp.random_base32()
+def start_enrolment(user: StaffUser, *, secret: str | None = None) -> Enrolment:
+    """A new secret for the user to scan (or the one a failed confirmation posted back, so the app the
+    user already set up keeps working); nothing is stored until `confirm_enrolment` sees a valid code."""
+    secret = secret if secret and _is_base32_secret(secret) else pyotp.random_base32()
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER)
     qr = segno.make(uri, error="m")
     return Enrolment(secret=secret, uri=uri, qr_svg=qr.svg_inline(scale=4, title="TOTP"))
+
+
+def _is_base32_secret(value: str) -> bool:
+    return len(value) == 32 and all(c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for c in value)
 
 
 def _normalized(code: str) -> str:
@@ -93,6 +98,8 @@ async def confirm_enrolment(
 ) -> list[str] | None:
     """Turn on two-factor login if `code` comes from `secret`; returns the recovery codes to show once,
     or None (nothing changed) when the code is wrong. Joins the caller's transaction."""
+    if not _is_base32_secret(secret):
+        return None
     now = utcnow()
     step = _step_of(pyotp.TOTP(secret), _normalized(code), now)
     if step is None:

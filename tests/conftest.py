@@ -119,6 +119,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         public_base_url="http://testserver.local",
         sms_backend="console",
+        # Most tests log in as a supervisor or admin to test something else; the second factor has its
+        # own tests (tests/test_staff_security.py), which turn the requirement on.
+        require_2fa=False,
     )
 
 

@@ -3,12 +3,17 @@ authenticator app would, and single-use recovery codes."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pyotp
 import pytest
+from litestar.testing import AsyncTestClient
+from sqlmodel import select
 
+from app.login_throttle import FAILED_LOGIN_LIMIT
 from core.accounts import Role, StaffUser
+from core.audit import AuditEvent
 from core.db import create_sessionmaker, utcnow
 from core.errors import FormInvalid
 from core.passwords import check_new_password
@@ -20,7 +25,7 @@ from core.two_factor import (
     start_enrolment,
     verify_second_factor,
 )
-from tests.conftest import make_user
+from tests.conftest import TEST_PASSWORD, make_user, post_form
 
 
 @pytest.mark.parametrize(
@@ -114,3 +119,139 @@ async def test_recovery_codes_work_once_each_and_a_reset_turns_two_factor_off(en
     assert await _verify(engine, cipher, user, codes[2]) is None
     async with create_sessionmaker(engine)() as session:
         assert (await session.get(StaffUser, user.id)).totp_enabled_at is None
+
+
+# ---- as a person logs in: HTTP -------------------------------------------------------------------------
+
+SECRET_IN_PAGE = re.compile(r"data-totp-secret>([A-Z2-7]{32})<")
+CODES_IN_PAGE = re.compile(r"<code>([a-z0-9]{5}-[a-z0-9]{5})</code>")
+
+
+@pytest.fixture
+def strict_app(settings):
+    from app.server import create_app
+
+    return create_app(settings.with_overrides(require_2fa=True))
+
+
+async def _log_in_with_password(client, username: str) -> str:
+    response = await post_form(
+        client, "/login", {"username": username, "password": TEST_PASSWORD}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    return response.headers["location"]
+
+
+async def _enrol_over_http(client) -> tuple[pyotp.TOTP, list[str]]:
+    page = await client.get("/account/security")
+    assert page.status_code == 200 and 'data-two-factor="off"' in page.text and "<svg" in page.text
+    secret = SECRET_IN_PAGE.search(page.text).group(1)
+    app = pyotp.TOTP(secret)
+    wrong = await post_form(client, "/account/security/two-factor", {"secret": secret, "code": "12345"})
+    assert wrong.status_code == 400 and secret in wrong.text  # the same key again: the app keeps working
+    done = await post_form(client, "/account/security/two-factor", {"secret": secret, "code": app.now()})
+    assert done.status_code == 200 and done.headers["cache-control"] == "no-store"
+    codes = CODES_IN_PAGE.findall(done.text)
+    assert len(codes) == RECOVERY_CODE_COUNT
+    return app, codes
+
+
+async def test_a_supervisor_must_enrol_before_any_page_then_logs_in_with_a_code(strict_app, engine):
+    supervisor = await make_user(engine, Role.SUPERVISOR)
+    async with AsyncTestClient(app=strict_app) as client:
+        assert (await _log_in_with_password(client, supervisor.username)) == "/hotline/cases"
+        refused = await client.get("/hotline/cases", follow_redirects=False)
+        assert (refused.status_code, refused.headers["location"]) == (303, "/account/security")
+        app, codes = await _enrol_over_http(client)
+        assert (await client.get("/hotline/cases")).status_code == 200
+        await post_form(client, "/logout", {})
+
+        # Next time the password alone opens nothing but the second step.
+        step = await _log_in_with_password(client, supervisor.username)
+        assert step.startswith("/login/second-factor")
+        assert (
+            (await client.get("/hotline/cases", follow_redirects=False))
+            .headers["location"]
+            .startswith("/login?next=")
+        )
+        wrong = await post_form(
+            client, "/login/second-factor", {"code": "000000" if app.now() != "000000" else "1"}
+        )
+        assert wrong.status_code == 400 and "验证码不正确" in wrong.text
+        # The enrolment used this step's code; the next step's code logs in.
+        nxt = app.at(utcnow() + timedelta(seconds=30))
+        ok = await post_form(client, "/login/second-factor", {"code": nxt}, follow_redirects=False)
+        assert (ok.status_code, ok.headers["location"]) == (303, "/hotline/cases")
+        assert (await client.get("/hotline/cases")).status_code == 200
+        await post_form(client, "/logout", {})
+
+        # A recovery code works once, and its use is audited as such.
+        await _log_in_with_password(client, supervisor.username)
+        ok = await post_form(client, "/login/second-factor", {"code": codes[3]}, follow_redirects=False)
+        assert ok.status_code == 303
+        await post_form(client, "/logout", {})
+        await _log_in_with_password(client, supervisor.username)
+        again = await post_form(client, "/login/second-factor", {"code": codes[3]})
+        assert again.status_code == 400
+    actions = await _audit_actions(engine, supervisor)
+    assert {"account.2fa_enrolled", "login.password_ok", "login.recovery_code", "login.2fa_failed"} <= actions
+
+
+async def test_wrong_codes_are_throttled_like_passwords(strict_app, engine, settings):
+    cipher = FieldCipher(settings.data_key)
+    user, app, _codes = await _enrolled(engine, cipher)
+    async with AsyncTestClient(app=strict_app) as client:
+        await _log_in_with_password(client, user.username)
+        for _ in range(FAILED_LOGIN_LIMIT):
+            assert (await post_form(client, "/login/second-factor", {"code": "99999x"})).status_code == 400
+        locked = await post_form(
+            client, "/login/second-factor", {"code": app.at(utcnow() + timedelta(seconds=30))}
+        )
+        assert locked.status_code == 429
+
+
+async def test_an_operator_is_not_asked_for_a_second_factor(strict_app, engine):
+    operator = await make_user(engine, Role.OPERATOR)
+    async with AsyncTestClient(app=strict_app) as client:
+        await _log_in_with_password(client, operator.username)
+        assert (await client.get("/hotline/cases")).status_code == 200
+
+
+async def test_a_temporary_password_must_be_replaced_first_and_the_new_one_meets_the_policy(app, engine):
+    operator = await make_user(engine, Role.OPERATOR)
+    async with create_sessionmaker(engine)() as session:
+        stored = await session.get(StaffUser, operator.id)
+        stored.must_change_password = True
+        await session.commit()
+    async with AsyncTestClient(app=app) as client:
+        await _log_in_with_password(client, operator.username)
+        assert (await client.get("/hotline/cases", follow_redirects=False)).headers["location"] == (
+            "/account/security"
+        )
+        weak = await post_form(
+            client,
+            "/account/security/password",
+            {"current_password": TEST_PASSWORD, "new_password": "password1234"},
+        )
+        assert weak.status_code == 400 and "太常见" in weak.text
+        wrong = await post_form(
+            client,
+            "/account/security/password",
+            {"current_password": "not it at all", "new_password": "violet lantern harbour"},
+        )
+        assert wrong.status_code == 400
+        done = await post_form(
+            client,
+            "/account/security/password",
+            {"current_password": TEST_PASSWORD, "new_password": "violet lantern harbour"},
+            follow_redirects=False,
+        )
+        assert (done.status_code, done.headers["location"]) == (303, "/hotline/cases")
+        assert (await client.get("/hotline/cases")).status_code == 200
+    assert "account.password_changed" in await _audit_actions(engine, operator)
+
+
+async def _audit_actions(engine, user: StaffUser) -> set[str]:
+    async with create_sessionmaker(engine)() as session:
+        rows = await session.exec(select(AuditEvent.action).where(AuditEvent.actor_label == user.username))
+        return set(rows.all())

@@ -78,6 +78,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("totp_secret_ciphertext", sa.String(), nullable=True))
         batch_op.add_column(sa.Column("totp_enabled_at", core.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("totp_last_step", sa.Integer(), nullable=True))
+    with op.batch_alter_table("login_session") as batch_op:
+        batch_op.add_column(
+            sa.Column("second_factor_pending", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.create_table(
         "recovery_code",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -91,6 +95,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("login_session") as batch_op:
+        batch_op.drop_column("second_factor_pending")
     op.drop_index("ix_recovery_code_user_id", table_name="recovery_code")
     op.drop_table("recovery_code")
     with op.batch_alter_table("staff_user") as batch_op:
