@@ -32,7 +32,7 @@ HOME_BY_ROLE = {
     Role.SUPERVISOR.value: "hotline:cases",
     Role.COORDINATOR.value: "roster:list",
     Role.EXPERT.value: "roster:list",
-    Role.ADMIN.value: "roster:list",
+    Role.ADMIN.value: "admin:users",
 }
 
 AnyRequest = Request[Any, Any, Any]

@@ -10,6 +10,7 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.account_pages import AccountPages
+from app.admin_pages import StaffAdministration
 from app.pages import Probes, SitePages
 from booking.messages import register_send_checks as booking_send_checks
 from booking.routes import router as booking_router
@@ -28,7 +29,15 @@ __all__ = ["notification_runtime", "route_handlers", "send_checks", "worker_sett
 
 def route_handlers() -> list[ControllerRouterHandler]:
     """One Router per area, beside the site-wide pages and probes."""
-    return [SitePages, AccountPages, Probes, hotline_router, booking_router, notifications_router]
+    return [
+        SitePages,
+        AccountPages,
+        StaffAdministration,
+        Probes,
+        hotline_router,
+        booking_router,
+        notifications_router,
+    ]
 
 
 def send_checks() -> SendChecks:
