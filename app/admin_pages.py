@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, URLEncodedBody
+from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from app import staff_admin
+from app.audit_viewer import AUDIT_PAGE_SIZE, AuditFilters, search_audit
 from app.staff_admin import StaffForm
 from core.accounts import Role, StaffUser
 from core.db import DbSession
@@ -16,9 +17,10 @@ from core.errors import FormInvalid
 from core.http import client_ip
 from core.i18n import gettext
 from core.security import requires_roles
+from core.settings import SettingsDep
 from core.units import UNIT_KINDS
 
-__all__ = ["StaffAdministration"]
+__all__ = ["AuditLog", "StaffAdministration"]
 
 StaffRequest = Request[StaffUser, Any, Any]
 _PRIVATE = {"Cache-Control": "no-store"}  # temporary passwords must not stay in a cache
@@ -150,3 +152,31 @@ class StaffAdministration(Controller):
     ) -> Redirect:
         await staff_admin.end_session(db, request.user, user_id, session_id, client_ip=client_ip(request))
         return _back_to(request, user_id)
+
+
+class AuditLog(Controller):
+    """The audit-log viewer: an administrator's search over the acts of staff in their scope."""
+
+    path = "/admin/audit"
+    guards = (requires_roles(Role.ADMIN),)
+    include_in_schema = False
+
+    @get("/", name="admin:audit")
+    async def search(
+        self,
+        request: StaffRequest,
+        db: DbSession,
+        settings: SettingsDep,
+        username: FromQuery[str] = "",
+        action: FromQuery[str] = "",
+        case_number: FromQuery[str] = "",
+        date_from: FromQuery[str] = "",
+        date_to: FromQuery[str] = "",
+    ) -> Template:
+        filters = AuditFilters(username, action, case_number, date_from, date_to)
+        events = await search_audit(db, request.user, filters, timezone=settings.site_timezone)
+        return Template(
+            template_name="admin/audit.html",
+            context={"filters": filters, "events": events, "limit": AUDIT_PAGE_SIZE},
+            headers=_PRIVATE,
+        )

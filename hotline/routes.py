@@ -15,6 +15,7 @@ from litestar import Controller, Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from core.accounts import Role
 from core.db import DbSession
 from core.errors import FormInvalid, error_responses
 from core.http import client_ip
@@ -22,6 +23,7 @@ from core.i18n import gettext
 from core.privacy import CipherDep
 from core.settings import SettingsDep
 from hotline.case_booking_routes import CaseBookingPages
+from hotline.case_history import case_history
 from hotline.case_views import CaseDetail, CaseFilters, CasePage, list_cases, read_case
 from hotline.intake import CallIntake, log_call
 from hotline.page_helpers import StaffRequest, hotline_staff_only, page_helpers
@@ -105,9 +107,17 @@ class HotlinePages(Controller):
         detail = await read_case(
             db, cipher, number=number, actor=request.user, client_ip=client_ip(request), via="page"
         )
+        # Supervisors see who read or changed the case (the reading just recorded included).
+        history = await case_history(db, detail.number) if request.user.role == Role.SUPERVISOR else None
         return Template(
             template_name="hotline/case.html",
-            context={**page_helpers(), "case": detail, "just_logged": logged, "just_booked": booked},
+            context={
+                **page_helpers(),
+                "case": detail,
+                "just_logged": logged,
+                "just_booked": booked,
+                "history": history,
+            },
         )
 
     @post("/cases/{number:str}/reveal-phone", name="hotline:reveal_phone", status_code=200)

@@ -132,3 +132,48 @@ async def test_only_administrators_reach_staff_administration_and_land_there(app
         landed = await _login(admin, admin_user.username, TEST_PASSWORD)
         assert landed.headers["location"] == "/admin/users"
         assert (await post_form(admin, f"/admin/users/{admin_user.id}/deactivate", {})).status_code == 400
+
+
+async def test_the_audit_log_is_searched_by_user_case_and_date_within_the_admins_scope(app, engine):
+    from tests.hotline.calls import a_call
+
+    district = await _district(engine)
+    async with AsyncTestClient(app=app) as operator_client:
+        operator = await log_in(operator_client, engine, Role.OPERATOR, unit_id=district)
+        logged = await post_form(operator_client, "/hotline/calls/new", a_call(), follow_redirects=False)
+        number = logged.headers["location"].split("/cases/")[1].split("?")[0]
+        assert (await operator_client.get(f"/hotline/cases/{number}")).status_code == 200
+
+    async with AsyncTestClient(app=app) as admin:
+        await log_in(admin, engine, Role.ADMIN)  # the city, above the district
+        page = (await admin.get("/admin/audit/", params={"case_number": number})).text
+        assert page.count("<code>case.read</code>") == 1 and "<code>case.create</code>" in page
+        by_user = (await admin.get("/admin/audit/", params={"username": operator.username})).text
+        assert "<code>login</code>" in by_user and "<code>case.read</code>" in by_user
+        tomorrow = await admin.get("/admin/audit/", params={"case_number": number, "date_from": "2999-01-01"})
+        assert "<code>case.read</code>" not in tomorrow.text and tomorrow.status_code == 200
+
+    async with create_sessionmaker(engine)() as session:
+        other = await create_unit(
+            session, name="上城区", kind=UnitKind.OTHER, region_code="330102", parent_id=DEFAULT_UNIT_ID
+        )
+        await session.commit()
+    async with AsyncTestClient(app=app) as sibling_admin:
+        await log_in(sibling_admin, engine, Role.ADMIN, unit_id=other.id)
+        page = (await sibling_admin.get("/admin/audit/", params={"case_number": number})).text
+        assert "<code>case.read</code>" not in page and operator.username not in page
+
+
+async def test_a_supervisor_reads_a_cases_audit_history_on_its_page_and_an_operator_does_not(app, engine):
+    from tests.hotline.calls import a_call
+
+    async with AsyncTestClient(app=app) as operator_client:
+        operator = await log_in(operator_client, engine, Role.OPERATOR)
+        logged = await post_form(operator_client, "/hotline/calls/new", a_call(), follow_redirects=False)
+        number = logged.headers["location"].split("/cases/")[1].split("?")[0]
+        assert "data-case-history" not in (await operator_client.get(f"/hotline/cases/{number}")).text
+    async with AsyncTestClient(app=app) as supervisor:
+        await log_in(supervisor, engine, Role.SUPERVISOR)
+        page = (await supervisor.get(f"/hotline/cases/{number}")).text
+        assert "data-case-history" in page and operator.username in page
+        assert page.count("<code>case.read</code>") == 2  # the operator's reading and this one
