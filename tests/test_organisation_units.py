@@ -3,6 +3,8 @@ never beside or above; what lies outside answers "not found"."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -147,3 +149,71 @@ async def test_experts_belong_to_a_unit_and_staff_see_only_their_scope(app, engi
     async with AsyncTestClient(app=app) as parent:
         listing = (await parent.get("/book")).text
         assert "上城 赵老师" in listing and "西湖 王老师" in listing
+
+
+# ---- every staff route, walked by a sibling unit ---------------------------------------------------------
+
+
+async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_nothing_of_the_other(app, engine):
+    """Unit "west" holds a case, an expert (with a site) and a staff member. Staff of every role in its
+    sibling "east" call every guarded route with west's identifiers: no answer carries west's data, and
+    nothing of west's changes."""
+    from tests.test_route_guards import _is_public, _routes
+
+    units = await _tree(engine)
+    async with AsyncTestClient(app=app) as west:
+        west_operator = await log_in(west, engine, Role.OPERATOR, unit_id=units["west"])
+        number = await _log_call(west)
+    expert = await add_expert(engine, name="西湖 王老师", unit_id=units["west"])
+    before = await _west_state(engine, number, expert.id, west_operator.id)
+    secrets_of_west = [number, "西湖 王老师", west_operator.username, expert.feed_token, PHONE[-4:]]
+
+    identifiers = {
+        "number": number,
+        "expert_id": str(expert.id),
+        "user_id": str(west_operator.id),
+        "session_id": "1",  # west's operator's first login session
+    }
+    routes = [(p, m) for p, m, guards in _routes(app) if guards and not _is_public(p)]
+    assert len(routes) >= 25
+    walked = 0
+    for role in Role:
+        async with AsyncTestClient(app=app) as east:
+            await log_in(east, engine, role, unit_id=units["east"])
+            token = east.cookies.get("fh_csrf") or ""
+            for path, method in routes:
+                concrete = re.sub(r"\{(\w+):\w+\}", lambda m: identifiers.get(m.group(1), "1"), path)
+                form = {"_csrf_token": token, "case_number": number, "call_id": "1", "starts_at": ""}
+                response = await (
+                    east.post(concrete, data=form, follow_redirects=False)
+                    if method == "POST"
+                    else east.get(concrete, follow_redirects=False)
+                )
+                walked += 1
+                where = (role, method, concrete, response.status_code)
+                if concrete != path:  # it names one of west's things: it must not be found
+                    assert response.status_code in {400, 403, 404}, where
+                # What the request itself carried (its URL, a re-shown form) may be echoed; nothing else.
+                sent = {concrete, *form.values()} if method == "POST" else {concrete}
+                leaked = [s for s in secrets_of_west if s in response.text and not any(s in x for x in sent)]
+                assert leaked == [], (*where, leaked)
+    assert walked >= 5 * 25
+    assert await _west_state(engine, number, expert.id, west_operator.id) == before
+
+
+async def _west_state(engine, number: str, expert_id: int, user_id: int) -> tuple[object, ...]:
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        parts = [
+            "SELECT COUNT(*) FROM hotline_call",
+            "SELECT urgency FROM referral_case WHERE number = :n",
+            "SELECT feed_token FROM expert WHERE id = :e",
+            "SELECT is_active FROM staff_user WHERE id = :u",
+            "SELECT COUNT(*) FROM appointment",
+            "SELECT COUNT(*) FROM login_session WHERE user_id = :u",
+            "SELECT COUNT(*) FROM audit_event WHERE object_id = :n",
+        ]
+        query = "SELECT " + ", ".join(f"({part})" for part in parts)
+        row = await conn.execute(text(query), {"n": number, "e": expert_id, "u": user_id})
+        return tuple(row.one())
