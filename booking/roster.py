@@ -16,7 +16,7 @@ from core.db import AsyncSession, get_by_outside_id, utcnow
 from core.errors import FormInvalid, NotFound
 from core.i18n import N_
 from core.privacy import FieldCipher, mask_name, mask_phone
-from core.units import get_visible, visible_to
+from core.units import OrgUnit, get_visible, visible_to
 from core.vocabulary import CATEGORIES, MODES
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "ExpertDraft",
     "ExpertSchedule",
     "RosterAppointment",
+    "booking_areas",
     "create_expert",
     "expert_linked_to",
     "expert_schedule",
@@ -242,6 +243,15 @@ async def list_experts(
     if viewer_unit_id is not None:
         query = query.where(visible_to(Expert.unit_id, viewer_unit_id))
     return [(expert, site) for expert, site in (await session.exec(query)).all()]
+
+
+async def booking_areas(session: AsyncSession) -> list[OrgUnit]:
+    """Units a parent can narrow the expert list to: those with an active expert in them or below them
+    (a city above its districts), in tree order."""
+    staffed = select(OrgUnit.path).join(Expert, col(Expert.unit_id) == OrgUnit.id).where(col(Expert.active))
+    paths = set((await session.exec(staffed)).all())
+    units = (await session.exec(select(OrgUnit).where(col(OrgUnit.active)).order_by(col(OrgUnit.path)))).all()
+    return [unit for unit in units if any(path.startswith(unit.path) for path in paths)]
 
 
 async def expert_linked_to(session: AsyncSession, user_id: int) -> Expert | None:
