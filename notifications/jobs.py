@@ -1,30 +1,37 @@
-"""The SMS jobs: send one outbox row; sweep stalled and due rows back to the dispatcher.
+"""The SMS jobs: send one outbox row; sweep the outbox for rows that are due.
 
 They are plain `async def job(ctx, ...)` functions. arq runs them in the worker process; in embedded mode
 (no Redis) the web process runs the very same functions as asyncio tasks. Either way `ctx["sms"]` holds
-their `SmsJobDeps`. The database row is the source of truth, never the queue: a job claims its row with a
-conditional UPDATE, so a job that runs twice, or on two workers at once, sends at most once, and a lost
-job is found again by the sweep.
+their `SmsJobDeps`. The database row is
+the source of truth, never the queue: a job claims its row with a conditional UPDATE, so a job that runs
+twice, or on two workers at once, sends at most once, and a lost job is found again by the sweep.
+
+Each attempt either ends with a known outcome (sent with a SID, refused, failed before the request left)
+or leaves the row *in doubt*: its worker died or was stopped mid-send, or no answer came. A row in doubt
+is looked up at Twilio before it is sent again (`notifications.reconcile`), so a parent never receives
+the same code or link twice and never loses one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, update
+from sqlalchemy import case, func, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 
 from core.db import AsyncSession, utcnow
 from core.privacy import DecryptionError, FieldCipher, mask_phone
 from core.settings import Settings
-from notifications.delivery import status_callback_url
+from notifications.delivery import our_status_for, status_callback_url
 from notifications.models import OUTBOX_TRANSITIONS, MessageKind, OutboxMessage, OutboxStatus
 from notifications.opt_out import is_opted_out, record_opt_out
 from notifications.outbox import Dispatcher, SendChecks
+from notifications.reconcile import find_earlier_send
 from notifications.sms import SmsRejected, SmsSender, SmsTemporarilyUnavailable
 
 __all__ = [
@@ -96,53 +103,92 @@ def retry_delay(attempts: int) -> timedelta:
 async def send_outbox_message(ctx: dict[str, Any], outbox_id: int) -> str:
     """Send one outbox row if it is still due. Returns what happened, for logs and tests."""
     deps: SmsJobDeps = ctx["sms"]
-    async with deps.sessionmaker() as session:
-        message = await _claim(session, outbox_id)
-        if message is None:
-            return "skipped"  # already sent, in flight elsewhere, not due yet, or gone
-        attempt = message.attempts
-        if not await deps.checks.still_wanted(session, message):
-            # Belt and braces: the owner of the related object (booking, for an appointment's reminder)
-            # says it changed, e.g. cancelled by a path that forgot `outbox.withdraw`.
-            await _finish(session, outbox_id, attempt, _S.WITHDRAWN, "withdrawn: no longer needed")
-            return "withdrawn"
-        if message.kind != MessageKind.OTP and await is_opted_out(session, message.to_index):
-            # A one-time code is exempt: the parent asked for it moments ago on our booking page.
-            await _finish(session, outbox_id, attempt, _S.SUPPRESSED, "recipient opted out")
-            return "suppressed"
-        try:
-            to_e164 = deps.cipher.decrypt(message.to_ciphertext, context="outbox.to")
-            body = deps.cipher.decrypt(message.body_ciphertext, context="outbox.body")
-        except DecryptionError:
-            log.error("outbox %s cannot be decrypted with the configured data key", outbox_id)
-            await _finish(session, outbox_id, attempt, _S.FAILED, "cannot decrypt")
-            return "failed"
-        # End the read transaction before the network call: on SQLite an open transaction would hold
-        # up other writers for as long as Twilio takes to answer.
-        await session.commit()
+    attempt: int | None = None
+    try:
+        async with deps.sessionmaker() as session:
+            message = await _claim(session, outbox_id)
+            if message is None:
+                return "skipped"  # already sent, in flight elsewhere, not due yet, or gone
+            attempt = message.attempts
+            return await _attempt(deps, session, message)
+    except asyncio.CancelledError:
+        # Cut off mid-send (a shutdown, or arq's job timeout): whether Twilio got the message is unknown.
+        # Written after the session above is closed, so that on SQLite its transaction cannot hold up
+        # this write.
+        if attempt is not None:
+            await asyncio.shield(_record_cut_off(deps, outbox_id, attempt))
+        raise
 
+
+async def _attempt(deps: SmsJobDeps, session: AsyncSession, message: OutboxMessage) -> str:
+    outbox_id, attempt = message.id or 0, message.attempts
+    if not await deps.checks.still_wanted(session, message):
+        # Belt and braces: the owner of the related object (booking, for an appointment's reminder)
+        # says it changed, e.g. cancelled by a path that forgot `outbox.withdraw`.
+        await _finish(session, outbox_id, attempt, _S.WITHDRAWN, "withdrawn: no longer needed")
+        return "withdrawn"
+    if message.kind != MessageKind.OTP and await is_opted_out(session, message.to_index):
+        # A one-time code is exempt: the parent asked for it moments ago on our booking page.
+        await _finish(session, outbox_id, attempt, _S.SUPPRESSED, "recipient opted out")
+        return "suppressed"
+    try:
+        to_e164 = deps.cipher.decrypt(message.to_ciphertext, context="outbox.to")
+        body = deps.cipher.decrypt(message.body_ciphertext, context="outbox.body")
+    except DecryptionError:
+        log.error("outbox %s cannot be decrypted with the configured data key", outbox_id)
+        await _finish(session, outbox_id, attempt, _S.FAILED, "cannot decrypt")
+        return "failed"
+    # End the read transaction before the network call: on SQLite an open transaction would hold up
+    # other writers for as long as Twilio takes to answer.
+    await session.commit()
+
+    if message.in_doubt_since is not None:
         try:
-            sent = await deps.sender.send(
-                to_e164, body, status_callback=status_callback_url(deps.settings, outbox_id)
+            earlier = await find_earlier_send(
+                session, deps.sender, to_e164=to_e164, body=body, since=message.in_doubt_since
             )
-        except SmsRejected as exc:
-            log.warning("SMS %s to %s rejected: %s", outbox_id, mask_phone(to_e164), exc)
-            if exc.code == TWILIO_UNSUBSCRIBED:
-                await record_opt_out(session, message.to_index, source="twilio_21610")
-            await _finish(session, outbox_id, attempt, _S.FAILED, str(exc))
-            return "failed"
         except Exception as exc:
-            # SmsTemporarilyUnavailable, and also anything unexpected from a sender: retrying later
-            # is safer than leaving the row in `sending` until the sweep notices.
+            # Unable to look means unable to know: sending now could be the duplicate. Try later.
             if not isinstance(exc, SmsTemporarilyUnavailable):
-                log.exception("unexpected error sending SMS %s", outbox_id)
-            return await _retry_later(
-                session, deps.settings, outbox_id, attempt, str(exc) or type(exc).__name__
-            )
+                log.exception("looking up SMS %s at the provider failed", outbox_id)
+            error = f"could not check for an earlier attempt: {exc or type(exc).__name__}"
+            return await _retry_later(session, deps.settings, message, error, in_doubt=True)
+        await session.commit()
+        if earlier is not None:
+            outcome = OutboxStatus(our_status_for(earlier.status) or _S.SENT)
+            await _mark_sent(session, outbox_id, attempt, earlier.provider_sid, earlier.status, outcome)
+            log.info("SMS %s had reached Twilio as %s; not sent again", outbox_id, earlier.provider_sid)
+            return "found"
+    if attempt > deps.settings.outbox_max_attempts:
+        # Only a row released from a gone worker on its last attempt gets here; nothing was found of it.
+        await _finish(session, outbox_id, attempt, _S.FAILED, "gave up: attempts used up")
+        return "failed"
 
-        await _mark_sent(session, outbox_id, attempt, sent.provider_sid, sent.status)
-        log.info("SMS %s sent to %s as %s", outbox_id, mask_phone(to_e164), sent.provider_sid)
-        return "sent"
+    try:
+        sent = await deps.sender.send(
+            to_e164, body, status_callback=status_callback_url(deps.settings, outbox_id)
+        )
+    except SmsRejected as exc:
+        log.warning("SMS %s to %s rejected: %s", outbox_id, mask_phone(to_e164), exc)
+        if exc.code == TWILIO_UNSUBSCRIBED:
+            await record_opt_out(session, message.to_index, source="twilio_21610")
+        await _finish(session, outbox_id, attempt, _S.FAILED, str(exc))
+        return "failed"
+    except Exception as exc:
+        # SmsTemporarilyUnavailable, and also anything unexpected from a sender: retrying later is safer
+        # than leaving the row in `sending`. Unless the sender is sure the request never arrived, the
+        # retry looks for it first.
+        if isinstance(exc, SmsTemporarilyUnavailable):
+            in_doubt = exc.may_have_arrived
+        else:
+            log.exception("unexpected error sending SMS %s", outbox_id)
+            in_doubt = True
+        error = str(exc) or type(exc).__name__
+        return await _retry_later(session, deps.settings, message, error, in_doubt=in_doubt)
+
+    await _mark_sent(session, outbox_id, attempt, sent.provider_sid, sent.status)
+    log.info("SMS %s sent to %s as %s", outbox_id, mask_phone(to_e164), sent.provider_sid)
+    return "sent"
 
 
 async def _claim(session: AsyncSession, outbox_id: int) -> OutboxMessage | None:
@@ -156,7 +202,12 @@ async def _claim(session: AsyncSession, outbox_id: int) -> OutboxMessage | None:
             col(OutboxMessage.status).in_(OUTBOX_TRANSITIONS.sources_of(_S.SENDING)),
             col(OutboxMessage.not_before) <= now,
         )
-        .values(status=_S.SENDING, attempts=col(OutboxMessage.attempts) + 1, claimed_at=now, updated_at=now)
+        .values(
+            status=_S.SENDING,
+            attempts=col(OutboxMessage.attempts) + 1,
+            claimed_at=now,
+            updated_at=now,
+        )
     )
     await session.commit()
     if claimed.rowcount != 1:
@@ -164,62 +215,98 @@ async def _claim(session: AsyncSession, outbox_id: int) -> OutboxMessage | None:
     return await session.get(OutboxMessage, outbox_id, populate_existing=True)
 
 
+def _claimed_attempt(outbox_id: int, attempt: int) -> tuple[Any, ...]:
+    """WHERE clause of a write about one attempt. `attempts == attempt` fences off a worker whose row was
+    meanwhile released and claimed by another: the late one must not overwrite the newer outcome."""
+    return (
+        col(OutboxMessage.id) == outbox_id,
+        col(OutboxMessage.status) == _S.SENDING,
+        col(OutboxMessage.attempts) == attempt,
+    )
+
+
 async def _finish(
     session: AsyncSession, outbox_id: int, attempt: int, status: OutboxStatus, last_error: str | None
 ) -> None:
-    """The claiming worker records how its attempt ended. `attempts == attempt` fences off a worker whose
-    row was meanwhile re-queued by the sweep and claimed by another: the late one must not overwrite the
-    newer outcome."""
+    """The claiming worker records how its attempt ended."""
     OUTBOX_TRANSITIONS.check(_S.SENDING, status)
     await session.exec(
         update(OutboxMessage)
-        .where(
-            col(OutboxMessage.id) == outbox_id,
-            col(OutboxMessage.status) == _S.SENDING,
-            col(OutboxMessage.attempts) == attempt,
-        )
+        .where(*_claimed_attempt(outbox_id, attempt))
         .values(status=status, last_error=(last_error or "")[:500] or None, updated_at=utcnow())
     )
     await session.commit()
 
 
+def _back_to_pending(now: datetime, reason: str, *, in_doubt: bool) -> dict[str, Any]:
+    """Values that return a `sending` row to `pending`. In doubt: the first attempt whose outcome is
+    unknown is remembered (by its claim time) until a later one ends in a known outcome."""
+    OUTBOX_TRANSITIONS.check(_S.SENDING, _S.PENDING)
+    values: dict[str, Any] = {"status": _S.PENDING, "last_error": reason[:500], "updated_at": now}
+    if in_doubt:
+        values["in_doubt_since"] = func.coalesce(
+            col(OutboxMessage.in_doubt_since), col(OutboxMessage.claimed_at)
+        )
+    return values
+
+
 async def _retry_later(
-    session: AsyncSession, settings: Settings, outbox_id: int, attempt: int, error: str
+    session: AsyncSession, settings: Settings, message: OutboxMessage, error: str, *, in_doubt: bool
 ) -> str:
+    outbox_id, attempt = message.id or 0, message.attempts
     if attempt >= settings.outbox_max_attempts:
         log.error("SMS %s failed after %s attempts: %s", outbox_id, attempt, error)
         await _finish(session, outbox_id, attempt, _S.FAILED, f"gave up: {error}")
         return "failed"
-    next_try = utcnow() + retry_delay(attempt)
+    now = utcnow()
+    next_try = now + retry_delay(attempt)
     log.warning("SMS %s not sent (attempt %s), retrying after %s: %s", outbox_id, attempt, next_try, error)
     await session.exec(
         update(OutboxMessage)
-        .where(
-            col(OutboxMessage.id) == outbox_id,
-            col(OutboxMessage.status) == _S.SENDING,
-            col(OutboxMessage.attempts) == attempt,
-        )
-        .values(status=_S.PENDING, not_before=next_try, last_error=error[:500], updated_at=utcnow())
+        .where(*_claimed_attempt(outbox_id, attempt))
+        .values(not_before=next_try, **_back_to_pending(now, error, in_doubt=in_doubt))
     )
     await session.commit()
     return "retry"
 
 
+async def _record_cut_off(deps: SmsJobDeps, outbox_id: int, attempt: int) -> None:
+    now = utcnow()
+    reason = "stopped while sending: Twilio is checked before it is sent again"
+    try:
+        async with deps.sessionmaker() as session:
+            await session.exec(
+                update(OutboxMessage)
+                .where(*_claimed_attempt(outbox_id, attempt))
+                .values(not_before=now, **_back_to_pending(now, reason, in_doubt=True))
+            )
+            await session.commit()
+    except Exception:
+        # The row stays `sending`; the sweep releases it, in the same state, after SENDING_TIMEOUT.
+        log.exception("could not record that SMS %s was cut off mid-send", outbox_id)
+
+
 async def _mark_sent(
-    session: AsyncSession, outbox_id: int, attempt: int, provider_sid: str, status: str
+    session: AsyncSession,
+    outbox_id: int,
+    attempt: int,
+    provider_sid: str,
+    provider_status: str,
+    outcome: OutboxStatus = _S.SENT,
 ) -> None:
     now = utcnow()
     current = col(OutboxMessage.status)
-    not_yet_sent = current.in_(OUTBOX_TRANSITIONS.sources_of(_S.SENT))
+    behind = current.in_(OUTBOX_TRANSITIONS.sources_of(outcome))
     await session.exec(
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == outbox_id, col(OutboxMessage.attempts) == attempt)
         .values(
             # A status callback may already have moved the row on (to delivered, say): keep that.
-            status=case((not_yet_sent, _S.SENT), else_=current),
+            status=case((behind, outcome), else_=current),
             provider_sid=provider_sid,
-            provider_status=case((not_yet_sent, status[:20]), else_=col(OutboxMessage.provider_status)),
+            provider_status=case((behind, provider_status[:20]), else_=col(OutboxMessage.provider_status)),
             sent_at=now,
+            in_doubt_since=None,
             last_error=None,
             updated_at=now,
         )
@@ -234,7 +321,7 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     deps: SmsJobDeps = ctx["sms"]
     now = utcnow()
     async with deps.sessionmaker() as session:
-        await _release_stalled(session, deps.settings, now)
+        await _release_stalled(session, now)
         due = await session.exec(
             select(OutboxMessage.id)
             .where(col(OutboxMessage.status) == _S.PENDING, col(OutboxMessage.not_before) <= now)
@@ -252,24 +339,21 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     return len(ids)
 
 
-async def _release_stalled(session: AsyncSession, settings: Settings, now: datetime) -> None:
-    stalled = (
-        col(OutboxMessage.status) == _S.SENDING,
-        col(OutboxMessage.claimed_at) < now - SENDING_TIMEOUT,
-    )
-    # We cannot know whether the dead worker reached Twilio. Sending again risks a duplicate; not
-    # sending risks a parent never getting the code or confirmation. A duplicate is the lesser harm.
+async def _release_stalled(session: AsyncSession, now: datetime) -> None:
+    """A row left in `sending` past SENDING_TIMEOUT belonged to a worker that died mid-send. Whether its
+    request reached Twilio is unknown, so it goes back to `pending` in doubt: the next attempt asks
+    Twilio before sending."""
     released = await session.exec(
         update(OutboxMessage)
-        .where(*stalled, col(OutboxMessage.attempts) < settings.outbox_max_attempts)
-        .values(status=_S.PENDING, not_before=now, last_error="worker stopped while sending", updated_at=now)
-    )
-    exhausted = await session.exec(
-        update(OutboxMessage)
-        .where(*stalled, col(OutboxMessage.attempts) >= settings.outbox_max_attempts)
-        .values(status=_S.FAILED, last_error="worker stopped while sending; attempts used up", updated_at=now)
-    )
-    if released.rowcount or exhausted.rowcount:
-        log.warning(
-            "sweep: %s stalled SMS re-queued, %s given up", released.rowcount or 0, exhausted.rowcount or 0
+        .where(
+            col(OutboxMessage.status) == _S.SENDING,
+            col(OutboxMessage.claimed_at) < now - SENDING_TIMEOUT,
         )
+        .values(not_before=now, **_back_to_pending(now, _WORKER_GONE, in_doubt=True))
+        .execution_options(synchronize_session=False)
+    )
+    if released.rowcount:
+        log.warning("sweep: %s stalled SMS released, each checked at Twilio first", released.rowcount)
+
+
+_WORKER_GONE = "its worker stopped while sending: Twilio is checked before it is sent again"

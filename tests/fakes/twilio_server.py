@@ -59,6 +59,7 @@ class FakeTwilio:
     _holds: int = 0
     _held: list[RecordedMessage] = field(default_factory=list)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
+    _holding: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def base_url(self) -> str:
@@ -69,6 +70,13 @@ class FakeTwilio:
         but its sender has not heard back."""
         self._holds += 1
         self._release.clear()
+        self._holding.clear()
+
+    async def until_a_send_is_held(self, seconds: float = 30) -> RecordedMessage:
+        """Wait for the send `hold_next_send` asked for; the message it created."""
+        async with asyncio.timeout(seconds):
+            await self._holding.wait()
+        return self._held[-1]
 
     @property
     def held(self) -> list[RecordedMessage]:
@@ -124,6 +132,7 @@ class FakeTwilio:
         if self._holds:
             self._holds -= 1
             self._held.append(message)
+            self._holding.set()
             try:
                 await self._release.wait()
             finally:
