@@ -20,8 +20,8 @@ __all__ = ["ArqDispatcher", "InProcessDispatcher"]
 
 log = logging.getLogger(__name__)
 
-# On shutdown, sends already talking to the provider get this long to finish.
-SHUTDOWN_GRACE_SECONDS = 10.0
+# A hand-over that takes longer than this is abandoned: the rows wait for the sweep instead.
+ENQUEUE_TIMEOUT_SECONDS = 3.0
 
 
 class ArqDispatcher:
@@ -36,14 +36,9 @@ class ArqDispatcher:
 
     @classmethod
     def from_url(cls, redis_url: str) -> ArqDispatcher:
-        # No connection retries in the web process: a request must not wait seconds for a Redis that is
-        # down; its rows wait in the database instead.
+        # No connection retries: a request must not wait seconds for a Redis that is down; its rows wait
+        # in the database instead, for a worker's sweep.
         return cls(replace(RedisSettings.from_dsn(redis_url), conn_retries=0, conn_timeout=1))
-
-    @classmethod
-    def from_pool(cls, pool: ArqRedis) -> ArqDispatcher:
-        """Inside the arq worker: reuse the worker's own connection."""
-        return cls(pool=pool)
 
     async def connect(self) -> bool:
         """Connect now if we can; a failure is logged and retried on the next dispatch."""
@@ -63,12 +58,13 @@ class ArqDispatcher:
 
     async def dispatch(self, outbox_ids: list[int]) -> None:
         try:
-            pool = await self._get_pool()
-            for outbox_id in outbox_ids:
-                await pool.enqueue_job(SEND_JOB, outbox_id, _job_id=job_id_for(outbox_id))
+            async with asyncio.timeout(ENQUEUE_TIMEOUT_SECONDS):
+                pool = await self._get_pool()
+                for outbox_id in outbox_ids:
+                    await pool.enqueue_job(SEND_JOB, outbox_id, _job_id=job_id_for(outbox_id))
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning(
-                "Redis unreachable (%s): %s SMS stay pending; the sweep will queue them",
+                "Redis unreachable (%s): %s SMS stay pending; a worker's sweep will send them",
                 type(exc).__name__,
                 len(outbox_ids),
             )
@@ -80,7 +76,11 @@ class ArqDispatcher:
 
 
 class InProcessDispatcher:
-    """Embedded mode: run the send job as asyncio tasks in this process, a few at a time."""
+    """Run the send job in this process, a few at a time.
+
+    The worker process sends what its sweep finds this way (so it needs no Redis to send), and in
+    embedded mode (no Redis at all) the web process sends everything this way.
+    """
 
     def __init__(self, job: Callable[[int], Awaitable[object]], *, concurrency: int = 4) -> None:
         self._job = job
@@ -97,26 +97,27 @@ class InProcessDispatcher:
                 continue  # the claim would stop a second send anyway; this saves the round trip
             task = loop.create_task(self._run(outbox_id), name=f"sms-{outbox_id}")
             self._running[outbox_id] = task
-            task.add_done_callback(lambda _t, key=outbox_id: self._running.pop(key, None))
+            task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._running = {key: running for key, running in self._running.items() if running is not task}
 
     async def _run(self, outbox_id: int) -> None:
         async with self._slots:
+            if self._closed:
+                return
             try:
                 await self._job(outbox_id)
             except Exception:
                 log.exception("sending SMS %s failed; the sweep will retry it", outbox_id)
 
     async def drain(self) -> None:
-        """Wait for sends already started, including any they lead to (tests, shutdown)."""
+        """Wait until every row handed over has been tried (tests)."""
         while self._running:
             await asyncio.wait(list(self._running.values()))
             await asyncio.sleep(0)  # let the done-callbacks forget the finished tasks
 
-    async def close(self) -> None:
+    def close(self) -> None:
+        """Take nothing more; rows still waiting stay pending in the database for the next start. Sends
+        already running are the stop's to settle (`SendsInFlight.settle`)."""
         self._closed = True
-        try:
-            async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
-                await self.drain()
-        except TimeoutError:
-            for task in list(self._running.values()):
-                task.cancel()  # the row stays `sending`; the sweep releases it after a timeout

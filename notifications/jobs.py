@@ -1,8 +1,8 @@
 """The SMS jobs: send one outbox row; sweep the outbox for rows that are due.
 
-They are plain `async def job(ctx, ...)` functions. arq runs them in the worker process; in embedded mode
-(no Redis) the web process runs the very same functions as asyncio tasks. Either way `ctx["sms"]` holds
-their `SmsJobDeps`. The database row is
+They are plain `async def job(ctx, ...)` functions. arq runs the send job when the web process rings the
+doorbell (Redis); every process that sends also runs the sweep on its own clock and sends what it finds
+itself, so nothing waits on Redis. Either way `ctx["sms"]` holds their `SmsJobDeps`. The database row is
 the source of truth, never the queue: a job claims its row with a conditional UPDATE, so a job that runs
 twice, or on two workers at once, sends at most once, and a lost job is found again by the sweep.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,8 @@ from core.db import AsyncSession, utcnow
 from core.privacy import DecryptionError, FieldCipher, mask_phone
 from core.settings import Settings
 from notifications.delivery import our_status_for, status_callback_url
+from notifications.in_flight import SendsInFlight
+from notifications.liveness import claimant_gone, new_worker_name
 from notifications.models import OUTBOX_TRANSITIONS, MessageKind, OutboxMessage, OutboxStatus
 from notifications.opt_out import is_opted_out, record_opt_out
 from notifications.outbox import Dispatcher, SendChecks
@@ -35,12 +37,11 @@ from notifications.reconcile import find_earlier_send
 from notifications.sms import SmsRejected, SmsSender, SmsTemporarilyUnavailable
 
 __all__ = [
-    "SENDING_TIMEOUT",
     "SEND_JOB",
-    "SWEEP_JOB",
     "SmsJobDeps",
     "job_context",
     "job_id_for",
+    "release_own_claims",
     "retry_delay",
     "send_outbox_message",
     "sweep_outbox",
@@ -49,16 +50,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SEND_JOB = "send_outbox_message"
-SWEEP_JOB = "sweep_outbox"
 
 # Retries after a provider outage: 30 s, 1 min, 2 min ... capped at an hour. With the default of 8
 # attempts a message keeps trying for about two hours before it is marked failed.
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 
-# A row left in `sending` longer than this belonged to a worker that died mid-send. It is well above the
-# job timeout, so a slow but living job is never sent a second time alongside itself.
-SENDING_TIMEOUT = timedelta(minutes=5)
 JOB_TIMEOUT_SECONDS = 60
 
 SWEEP_BATCH = 500
@@ -72,7 +69,11 @@ _S = OutboxStatus
 
 @dataclass(frozen=True)
 class SmsJobDeps:
-    """What the jobs need, whether arq or the in-process runner calls them."""
+    """What the jobs need, whether arq or the in-process runner calls them.
+
+    `worker` is the name this process claims rows under and beats its heartbeat as; `in_flight` the
+    sends it has running, which a stop waits for.
+    """
 
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
@@ -80,6 +81,8 @@ class SmsJobDeps:
     sender: SmsSender
     dispatcher: Dispatcher | None
     checks: SendChecks
+    worker: str = field(default_factory=new_worker_name)
+    in_flight: SendsInFlight = field(default_factory=SendsInFlight)
 
     def with_sender(self, sender: SmsSender) -> SmsJobDeps:
         return replace(self, sender=sender)
@@ -103,21 +106,24 @@ def retry_delay(attempts: int) -> timedelta:
 async def send_outbox_message(ctx: dict[str, Any], outbox_id: int) -> str:
     """Send one outbox row if it is still due. Returns what happened, for logs and tests."""
     deps: SmsJobDeps = ctx["sms"]
-    attempt: int | None = None
-    try:
-        async with deps.sessionmaker() as session:
-            message = await _claim(session, outbox_id)
-            if message is None:
-                return "skipped"  # already sent, in flight elsewhere, not due yet, or gone
-            attempt = message.attempts
-            return await _attempt(deps, session, message)
-    except asyncio.CancelledError:
-        # Cut off mid-send (a shutdown, or arq's job timeout): whether Twilio got the message is unknown.
-        # Written after the session above is closed, so that on SQLite its transaction cannot hold up
-        # this write.
-        if attempt is not None:
-            await asyncio.shield(_record_cut_off(deps, outbox_id, attempt))
-        raise
+    if deps.in_flight.stopping:
+        return "skipped"  # this process is stopping: the row stays pending for the next worker
+    with deps.in_flight.track():
+        attempt: int | None = None
+        try:
+            async with deps.sessionmaker() as session:
+                message = await _claim(session, outbox_id, deps.worker)
+                if message is None:
+                    return "skipped"  # already sent, in flight elsewhere, not due yet, or gone
+                attempt = message.attempts
+                return await _attempt(deps, session, message)
+        except asyncio.CancelledError:
+            # Cut off mid-send (a stop outlived its grace, or arq's job timeout): whether Twilio got the
+            # message is unknown. Written after the session above is closed, so that on SQLite its
+            # transaction cannot hold up this write.
+            if attempt is not None:
+                await asyncio.shield(_record_cut_off(deps, outbox_id, attempt))
+            raise
 
 
 async def _attempt(deps: SmsJobDeps, session: AsyncSession, message: OutboxMessage) -> str:
@@ -191,7 +197,7 @@ async def _attempt(deps: SmsJobDeps, session: AsyncSession, message: OutboxMessa
     return "sent"
 
 
-async def _claim(session: AsyncSession, outbox_id: int) -> OutboxMessage | None:
+async def _claim(session: AsyncSession, outbox_id: int, worker: str) -> OutboxMessage | None:
     """pending → sending, attempts + 1, in one conditional UPDATE: of two workers racing for a row, the
     database lets exactly one of them match it."""
     now = utcnow()
@@ -206,6 +212,7 @@ async def _claim(session: AsyncSession, outbox_id: int) -> OutboxMessage | None:
             status=_S.SENDING,
             attempts=col(OutboxMessage.attempts) + 1,
             claimed_at=now,
+            claimed_by=worker,
             updated_at=now,
         )
     )
@@ -282,7 +289,8 @@ async def _record_cut_off(deps: SmsJobDeps, outbox_id: int, attempt: int) -> Non
             )
             await session.commit()
     except Exception:
-        # The row stays `sending`; the sweep releases it, in the same state, after SENDING_TIMEOUT.
+        # The row stays `sending` under our name: `release_own_claims` at stop, or our silent heartbeat
+        # after a crash, hands it on in the same state.
         log.exception("could not record that SMS %s was cut off mid-send", outbox_id)
 
 
@@ -315,13 +323,14 @@ async def _mark_sent(
 
 
 async def sweep_outbox(ctx: dict[str, Any]) -> int:
-    """Re-queue what would otherwise wait forever: rows a dead worker left in `sending`, pending rows
-    whose hand-over was lost (Redis down, process killed after commit), retries whose backoff has passed,
-    and reminders whose `not_before` has come. Returns how many rows were handed to the dispatcher."""
+    """Hand every row that is due to the dispatcher: pending rows whose hand-over
+    was lost (Redis down, process killed after commit), retries whose backoff has passed, reminders whose
+    time has come, and rows released here because the worker that claimed them is gone. Returns how many
+    rows were handed over."""
     deps: SmsJobDeps = ctx["sms"]
     now = utcnow()
     async with deps.sessionmaker() as session:
-        await _release_stalled(session, now)
+        await _release_from_gone_workers(session, deps.settings, now)
         due = await session.exec(
             select(OutboxMessage.id)
             .where(col(OutboxMessage.status) == _S.PENDING, col(OutboxMessage.not_before) <= now)
@@ -339,21 +348,36 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     return len(ids)
 
 
-async def _release_stalled(session: AsyncSession, now: datetime) -> None:
-    """A row left in `sending` past SENDING_TIMEOUT belonged to a worker that died mid-send. Whether its
-    request reached Twilio is unknown, so it goes back to `pending` in doubt: the next attempt asks
-    Twilio before sending."""
+_WORKER_GONE = "its worker stopped while sending: Twilio is checked before it is sent again"
+
+
+async def _release_from_gone_workers(session: AsyncSession, settings: Settings, now: datetime) -> None:
+    """A row in `sending` whose worker has no fresh heartbeat will never be finished by it. Whether its
+    request reached Twilio is unknown, so it goes back to `pending` in doubt: the next attempt asks Twilio
+    first. While the worker beats, its rows are left alone however long a send takes."""
     released = await session.exec(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.status) == _S.SENDING,
-            col(OutboxMessage.claimed_at) < now - SENDING_TIMEOUT,
+            claimant_gone(now, timedelta(seconds=settings.outbox_stall_seconds)),
         )
         .values(not_before=now, **_back_to_pending(now, _WORKER_GONE, in_doubt=True))
         .execution_options(synchronize_session=False)
     )
     if released.rowcount:
-        log.warning("sweep: %s stalled SMS released, each checked at Twilio first", released.rowcount)
+        log.warning("sweep: %s SMS of gone workers released, each checked at Twilio first", released.rowcount)
 
 
-_WORKER_GONE = "its worker stopped while sending: Twilio is checked before it is sent again"
+async def release_own_claims(maker: async_sessionmaker[AsyncSession], worker: str) -> int:
+    """At the end of a stop, after the sends in flight have settled: any row still `sending` under this
+    worker's name (a cut-off send that could not record itself) goes back to `pending` in doubt, so a
+    clean stop leaves nothing in `sending`."""
+    now = utcnow()
+    async with maker() as session:
+        released = await session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.status) == _S.SENDING, col(OutboxMessage.claimed_by) == worker)
+            .values(not_before=now, **_back_to_pending(now, "stopped while sending", in_doubt=True))
+        )
+        await session.commit()
+    return released.rowcount or 0

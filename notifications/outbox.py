@@ -2,7 +2,8 @@
 transaction commits, the new rows are handed to the dispatcher (arq, or the in-process runner).
 
 If the hand-over fails (Redis down, process killed between commit and dispatch), the rows are still
-`pending` in the database and the periodic sweep queues them again: nothing is lost, at worst delayed.
+`pending` in the database and the periodic sweep of a worker sends them: nothing is lost, at worst
+delayed by a sweep interval.
 
 Nothing here happens on import. The application calls `dispatch_after_commit` on its own sessionmaker,
 and builds one `SendChecks` that the areas owning related objects add their checks to.

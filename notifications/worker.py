@@ -1,6 +1,15 @@
-"""The arq worker that runs the SMS jobs: its settings as data, and what it builds on start-up.
+"""The SMS worker process: arq for prompt sends, the database for everything that must not be lost.
 
-The application wires it (`app.wiring.worker_settings`): it passes the `SendChecks` the areas registered,
+Two things run in it. arq takes the jobs the web process queues in Redis (the doorbell) and runs the send
+job at once. Beside it an `OutboxKeeper` beats the worker's heartbeat in the database and sweeps the
+outbox every FH_OUTBOX_SWEEP_SECONDS, sending what is due through this process's own sender. Redis going
+away silences only the doorbell: the worker keeps sweeping and sending from the database.
+
+On SIGTERM arq takes no more jobs and waits FH_SMS_STOP_GRACE_SECONDS for those running
+(`job_completion_wait`); the runtime's stop then settles the sends of its own sweep the same way, so a
+deploy leaves nothing in `sending`.
+
+The application wires it (`app.wiring.worker_settings`), passing the `SendChecks` the areas registered,
 so `family-hotline worker` and `arq app.worker.WorkerSettings` start the very same worker.
 """
 
@@ -10,36 +19,65 @@ import logging
 from typing import Any
 
 from arq.connections import RedisSettings
-from arq.cron import cron
 from arq.worker import func
 
 from core.db import create_engine, create_sessionmaker
 from core.privacy import FieldCipher
 from core.settings import Settings
-from notifications.dispatch import ArqDispatcher
+from notifications.dispatch import InProcessDispatcher
 from notifications.jobs import (
     JOB_TIMEOUT_SECONDS,
     SEND_JOB,
-    SWEEP_JOB,
     SmsJobDeps,
     job_context,
     send_outbox_message,
-    sweep_outbox,
 )
-from notifications.outbox import SendChecks, dispatch_after_commit
+from notifications.keeper import OutboxKeeper
+from notifications.outbox import SendChecks
 from notifications.sms import SmsSender, build_sender
 
-__all__ = ["sweep_schedule", "worker_settings"]
+__all__ = ["RUNTIME_KEY", "WorkerRuntime", "worker_settings"]
 
 log = logging.getLogger(__name__)
 
+# Where arq's ctx keeps the WorkerRuntime under `arq app.worker.WorkerSettings`.
+RUNTIME_KEY = "sms_runtime"
 
-def sweep_schedule(every_seconds: int) -> dict[str, Any]:
-    """arq cron fields for "every N seconds" (cron has no interval, only sets of seconds and minutes)."""
-    every_seconds = max(every_seconds, 1)
-    if every_seconds < 60:
-        return {"second": set(range(0, 60, every_seconds))}
-    return {"minute": set(range(0, 60, max(every_seconds // 60, 1))), "second": 0}
+
+class WorkerRuntime:
+    """What one worker process owns beside arq: its engine, the job context, its own sender for what the
+    sweep finds, and the keeper."""
+
+    def __init__(self, settings: Settings, checks: SendChecks, *, sender: SmsSender | None = None) -> None:
+        self.settings = settings
+        self._engine = create_engine(settings.database_url)
+        self.job_ctx: dict[str, Any] = {}
+        self.local = InProcessDispatcher(lambda outbox_id: send_outbox_message(self.job_ctx, outbox_id))
+        self.deps = SmsJobDeps(
+            settings=settings,
+            sessionmaker=create_sessionmaker(self._engine),
+            cipher=FieldCipher(settings.data_key),
+            sender=sender or build_sender(settings),
+            dispatcher=self.local,
+            checks=checks,
+        )
+        self.job_ctx.update(job_context(self.deps))
+        self.keeper = OutboxKeeper(self.job_ctx)
+
+    async def start(self) -> None:
+        handed_over = await self.keeper.start()
+        log.info("worker started; %s waiting SMS being sent (worker %s)", handed_over, self.deps.worker)
+
+    async def stop(self) -> None:
+        """Settle the sends in flight and retire; then `close`."""
+        await self.keeper.stop(self.settings.sms_stop_grace_seconds)
+
+    async def close(self) -> None:
+        self.local.close()
+        close = getattr(self.deps.sender, "aclose", None)
+        if close is not None:
+            await close()
+        await self._engine.dispose()
 
 
 def worker_settings(
@@ -50,55 +88,30 @@ def worker_settings(
         raise ValueError("the arq worker needs FH_REDIS_URL")
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        engine = create_engine(settings.database_url)
-        maker = create_sessionmaker(engine)
-        dispatcher = ArqDispatcher.from_pool(ctx["redis"])
-        dispatch_after_commit(maker, dispatcher)
-        ctx["engine"] = engine
-        deps = SmsJobDeps(
-            settings=settings,
-            sessionmaker=maker,
-            cipher=FieldCipher(settings.data_key),
-            sender=sender or build_sender(settings),
-            dispatcher=dispatcher,
-            checks=checks,
-        )
-        ctx.update(job_context(deps))
-        # Whatever piled up while no worker ran goes out now, not at the next cron tick.
-        try:
-            queued = await sweep_outbox(ctx)
-            log.info("worker started; %s waiting SMS queued", queued)
-        except Exception:
-            log.exception("start-up sweep failed; the periodic sweep will retry")
+        runtime = WorkerRuntime(settings, checks, sender=sender)
+        await runtime.start()
+        ctx.update(runtime.job_ctx)
+        ctx[RUNTIME_KEY] = runtime
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        deps: SmsJobDeps | None = ctx.get("sms")
-        close = getattr(deps.sender, "aclose", None) if deps else None
-        if close is not None:
-            await close()
-        engine = ctx.get("engine")
-        if engine is not None:
-            await engine.dispose()
+        runtime: WorkerRuntime | None = ctx.get(RUNTIME_KEY)
+        if runtime is not None:
+            await runtime.stop()
+            await runtime.close()
 
     return {
         # keep_result=0: a finished job leaves no result key behind, because a kept result would make
-        # arq refuse a later enqueue under the same job id, and the sweep must be able to re-queue a row
-        # (after a retry backoff, say) under "outbox:<id>" again. max_tries=1: retries are ours, driven
-        # by the row's status and not_before, not arq's.
+        # arq refuse a later enqueue under the same job id, and a row must be able to be queued again
+        # under "outbox:<id>" (after a retry backoff, say). max_tries=1: retries are ours, driven by the
+        # row's status and not_before, not arq's.
         "functions": [func(send_outbox_message, name=SEND_JOB, keep_result=0, max_tries=1)],
-        "cron_jobs": [
-            cron(
-                sweep_outbox,
-                name=SWEEP_JOB,
-                unique=True,  # one sweep per tick however many workers run
-                timeout=JOB_TIMEOUT_SECONDS,
-                **sweep_schedule(settings.outbox_sweep_seconds),
-            )
-        ],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "keep_result": 0,
         "job_timeout": JOB_TIMEOUT_SECONDS,
         "max_jobs": 10,
+        # arq's own graceful stop: on SIGTERM it takes no more jobs and waits this long for those running
+        # before cancelling them (a cancelled send records itself as in doubt).
+        "job_completion_wait": settings.sms_stop_grace_seconds,
     }

@@ -19,7 +19,6 @@ from notifications.sms import (
     TwilioSender,
     build_sender,
 )
-from notifications.worker import sweep_schedule
 from tests.notifications.conftest import OTHER_PHONE, PARENT_PHONE
 
 
@@ -151,22 +150,14 @@ def test_retries_back_off_exponentially_up_to_an_hour():
     assert max(delays) == RETRY_CAP == timedelta(hours=1)
 
 
-@pytest.mark.parametrize(
-    ("every", "fields"),
-    [
-        (30, {"second": {0, 30}}),
-        (15, {"second": {0, 15, 30, 45}}),
-        (120, {"minute": set(range(0, 60, 2)), "second": 0}),
-    ],
-)
-def test_sweep_interval_becomes_an_arq_cron_schedule(every, fields):
-    assert sweep_schedule(every) == fields
-
-
 def test_worker_keeps_no_job_results_so_rows_can_be_queued_again(twilio_settings):
-    config = worker_settings(twilio_settings.with_overrides(redis_url="redis://127.0.0.1:6379/14"))
+    config = worker_settings(
+        twilio_settings.with_overrides(redis_url="redis://127.0.0.1:6379/14", sms_stop_grace_seconds=12)
+    )
     [send] = config["functions"]
     assert (send.name, send.keep_result_s, send.max_tries) == ("send_outbox_message", 0, 1)
     assert config["keep_result"] == 0
-    [sweep] = config["cron_jobs"]
-    assert sweep.second == {0, 30}
+    # No arq cron: each worker sweeps on its own clock, which needs no Redis.
+    assert "cron_jobs" not in config
+    # arq's own graceful stop waits as long as ours.
+    assert config["job_completion_wait"] == 12
