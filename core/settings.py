@@ -135,7 +135,7 @@ class Settings:
     outbox_max_attempts: int = _setting(
         8,
         env="OUTBOX_MAX_ATTEMPTS",
-        help="tries before an SMS is marked failed (backoff 30 s doubling, ≤ 1 h)",
+        help="tries before an SMS is marked failed (backoff 30 s doubling, ≤ 1 h; one-time codes from 5 s)",
     )
 
     @property

@@ -30,9 +30,15 @@ from core.settings import Settings
 from notifications.delivery import our_status_for, status_callback_url
 from notifications.in_flight import SendsInFlight
 from notifications.liveness import claimant_gone, new_worker_name
-from notifications.models import OUTBOX_TRANSITIONS, MessageKind, OutboxMessage, OutboxStatus
+from notifications.models import (
+    OUTBOX_TRANSITIONS,
+    SEND_PRIORITY,
+    MessageKind,
+    OutboxMessage,
+    OutboxStatus,
+)
 from notifications.opt_out import is_opted_out, record_opt_out
-from notifications.outbox import Dispatcher, SendChecks
+from notifications.outbox import Dispatcher, Ready, SendChecks
 from notifications.reconcile import find_earlier_send
 from notifications.sms import SmsRejected, SmsSender, SmsTemporarilyUnavailable
 
@@ -52,8 +58,11 @@ log = logging.getLogger(__name__)
 SEND_JOB = "send_outbox_message"
 
 # Retries after a provider outage: 30 s, 1 min, 2 min ... capped at an hour. With the default of 8
-# attempts a message keeps trying for about two hours before it is marked failed.
+# attempts a message keeps trying for about two hours before it is marked failed. A one-time code backs
+# off from 5 s: its parent is waiting on the page, and after 8 tries (about 10 minutes, the length of a
+# hold) a code would be too late anyway.
 RETRY_BASE = timedelta(seconds=30)
+OTP_RETRY_BASE = timedelta(seconds=5)
 RETRY_CAP = timedelta(hours=1)
 
 JOB_TIMEOUT_SECONDS = 60
@@ -98,9 +107,10 @@ def job_id_for(outbox_id: int) -> str:
     return f"outbox:{outbox_id}"
 
 
-def retry_delay(attempts: int) -> timedelta:
+def retry_delay(attempts: int, kind: str | None = None) -> timedelta:
     """Exponential backoff after the `attempts`-th failed try."""
-    return min(RETRY_BASE * (2 ** max(attempts - 1, 0)), RETRY_CAP)
+    base = OTP_RETRY_BASE if kind == MessageKind.OTP else RETRY_BASE
+    return min(base * (2 ** max(attempts - 1, 0)), RETRY_CAP)
 
 
 async def send_outbox_message(ctx: dict[str, Any], outbox_id: int) -> str:
@@ -266,7 +276,7 @@ async def _retry_later(
         await _finish(session, outbox_id, attempt, _S.FAILED, f"gave up: {error}")
         return "failed"
     now = utcnow()
-    next_try = now + retry_delay(attempt)
+    next_try = now + retry_delay(attempt, message.kind)
     log.warning("SMS %s not sent (attempt %s), retrying after %s: %s", outbox_id, attempt, next_try, error)
     await session.exec(
         update(OutboxMessage)
@@ -323,7 +333,7 @@ async def _mark_sent(
 
 
 async def sweep_outbox(ctx: dict[str, Any]) -> int:
-    """Hand every row that is due to the dispatcher: pending rows whose hand-over
+    """Hand every row that is due to the dispatcher, one-time codes first: pending rows whose hand-over
     was lost (Redis down, process killed after commit), retries whose backoff has passed, reminders whose
     time has come, and rows released here because the worker that claimed them is gone. Returns how many
     rows were handed over."""
@@ -332,20 +342,25 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     async with deps.sessionmaker() as session:
         await _release_from_gone_workers(session, deps.settings, now)
         due = await session.exec(
-            select(OutboxMessage.id)
+            select(OutboxMessage.id, OutboxMessage.kind)
             .where(col(OutboxMessage.status) == _S.PENDING, col(OutboxMessage.not_before) <= now)
-            .order_by(col(OutboxMessage.not_before))
+            .order_by(
+                case(SEND_PRIORITY, value=col(OutboxMessage.kind), else_=1),
+                col(OutboxMessage.not_before),
+            )
             .limit(SWEEP_BATCH)
         )
-        ids = [outbox_id for outbox_id in due.all() if outbox_id is not None]
-        if ids:
+        ready = [Ready.of(outbox_id, kind) for outbox_id, kind in due.all() if outbox_id is not None]
+        if ready:
             await session.exec(
-                update(OutboxMessage).where(col(OutboxMessage.id).in_(ids)).values(queued_at=now)
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_([item.outbox_id for item in ready]))
+                .values(queued_at=now)
             )
         await session.commit()
-    if ids and deps.dispatcher is not None:
-        await deps.dispatcher.dispatch(ids)
-    return len(ids)
+    if ready and deps.dispatcher is not None:
+        await deps.dispatcher.dispatch(ready)
+    return len(ready)
 
 
 _WORKER_GONE = "its worker stopped while sending: Twilio is checked before it is sent again"

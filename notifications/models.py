@@ -13,6 +13,7 @@ from core.transitions import Transitions
 
 __all__ = [
     "OUTBOX_TRANSITIONS",
+    "SEND_PRIORITY",
     "MessageKind",
     "OutboxMessage",
     "OutboxStatus",
@@ -28,6 +29,16 @@ class MessageKind(StrEnum):
     BOOKING_CONFIRMED = "booking_confirmed"
     BOOKING_CANCELLED = "booking_cancelled"
     REMINDER = "reminder"
+
+
+# Which SMS go first when many are due at once (after an outage): lower goes sooner. A parent waits on the
+# booking page for a one-time code; a confirmation or a reminder can follow a little later.
+SEND_PRIORITY: dict[str, int] = {
+    MessageKind.OTP: 0,
+    MessageKind.BOOKING_CONFIRMED: 1,
+    MessageKind.BOOKING_CANCELLED: 1,
+    MessageKind.REMINDER: 2,
+}
 
 
 class OutboxStatus(StrEnum):

@@ -150,6 +150,14 @@ def test_retries_back_off_exponentially_up_to_an_hour():
     assert max(delays) == RETRY_CAP == timedelta(hours=1)
 
 
+def test_one_time_codes_are_retried_sooner_and_give_up_within_a_hold():
+    delays = [retry_delay(n, "otp") for n in range(1, 8)]
+    assert delays[:3] == [timedelta(seconds=s) for s in (5, 10, 20)]
+    # Eight tries end within the ten minutes a slot is held for the parent typing the code.
+    assert sum(delays, timedelta()) < timedelta(minutes=11)
+    assert retry_delay(1, "booking_confirmed") == timedelta(seconds=30)
+
+
 def test_worker_keeps_no_job_results_so_rows_can_be_queued_again(twilio_settings):
     config = worker_settings(
         twilio_settings.with_overrides(redis_url="redis://127.0.0.1:6379/14", sms_stop_grace_seconds=12)
