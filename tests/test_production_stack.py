@@ -391,7 +391,8 @@ async def test_sms_booked_while_the_worker_is_dead_is_sent_once_by_the_next_work
 
 async def test_ready_checks_database_and_redis_of_the_served_process(stack: Stack) -> None:
     # A second served process whose Redis is gone (nothing listens on that port): it still starts and
-    # stays up; /health says the process is alive, /ready says send no traffic here.
+    # stays up, and still takes traffic: its SMS wait in the database for a worker's sweep. /ready says
+    # so (degraded), rather than telling the load balancer to stop sending parents here.
     no_redis = stack.settings.with_overrides(
         redis_url=f"redis://127.0.0.1:{_free_port()}/0", public_base_url=f"http://127.0.0.1:{_free_port()}"
     )
@@ -405,8 +406,9 @@ async def test_ready_checks_database_and_redis_of_the_served_process(stack: Stac
     async with cut_off.client() as client:
         ready = await client.get("/ready")
         health = await client.get("/health")
-    assert ready.status_code == 503, f"{ready.text}\n{stack.logs()}"
+    assert ready.status_code == 200, f"{ready.text}\n{stack.logs()}"
+    assert ready.json()["status"] == "degraded"
     checks = ready.json()["checks"]
     assert checks["database"] == "ok"
-    assert checks["redis"].startswith("error"), checks
+    assert checks["redis"].startswith("degraded: "), checks
     assert health.status_code == 200
