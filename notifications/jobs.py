@@ -340,7 +340,7 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     deps: SmsJobDeps = ctx["sms"]
     now = utcnow()
     async with deps.sessionmaker() as session:
-        await _release_from_gone_workers(session, deps.settings, now)
+        await _release_from_gone_workers(session, deps.settings, deps.worker, now)
         due = await session.exec(
             select(OutboxMessage.id, OutboxMessage.kind)
             .where(col(OutboxMessage.status) == _S.PENDING, col(OutboxMessage.not_before) <= now)
@@ -366,14 +366,19 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
 _WORKER_GONE = "its worker stopped while sending: Twilio is checked before it is sent again"
 
 
-async def _release_from_gone_workers(session: AsyncSession, settings: Settings, now: datetime) -> None:
+async def _release_from_gone_workers(
+    session: AsyncSession, settings: Settings, sweeper: str, now: datetime
+) -> None:
     """A row in `sending` whose worker has no fresh heartbeat will never be finished by it. Whether its
     request reached Twilio is unknown, so it goes back to `pending` in doubt: the next attempt asks Twilio
-    first. While the worker beats, its rows are left alone however long a send takes."""
+    first. While the worker beats, its rows are left alone however long a send takes; and the sweeping
+    worker never releases its own, whatever its heartbeat row says: it is alive, and settles its own
+    sends."""
     released = await session.exec(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.status) == _S.SENDING,
+            col(OutboxMessage.claimed_by).is_distinct_from(sweeper),
             claimant_gone(now, timedelta(seconds=settings.outbox_stall_seconds)),
         )
         .values(not_before=now, **_back_to_pending(now, _WORKER_GONE, in_doubt=True))

@@ -148,3 +148,16 @@ async def test_a_send_outliving_the_grace_is_cut_off_in_doubt_and_nothing_stays_
     assert (row.status, row.provider_sid) == ("pending", None)
     assert row.in_doubt_since is not None
     assert await _workers(engine) == []
+
+
+async def test_a_sweeping_worker_never_releases_its_own_rows_whatever_its_heartbeat_row_says(
+    job_ctx, engine, cipher
+):
+    # Its own heartbeat write may lag (a busy database): it is alive all the same, and its send in flight
+    # would be repeated by its own sender if the row were released.
+    myself = job_ctx["sms"].worker
+    outbox_id = await enqueue_committed(engine, cipher)
+    await _claimed(engine, outbox_id, myself, ago=timedelta(minutes=10))
+
+    assert await sweep_outbox(job_ctx) == 0
+    assert (await load(engine, outbox_id)).status == "sending"
