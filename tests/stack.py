@@ -78,6 +78,7 @@ class Process:
     name: str
     popen: subprocess.Popen[bytes]
     log_path: Path
+    signalled: bool = False  # the test killed or stopped it: its exit is expected
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -165,7 +166,7 @@ class Stack:
 
     def assert_running(self) -> None:
         for process in self.processes:
-            if process.popen.returncode is None and process.popen.poll() is not None:
+            if not process.signalled and process.popen.poll() is not None:
                 pytest.fail(f"{process.name} exited unexpectedly\n{self.logs()}")
 
     async def wait_for(self, check: Callable[[], Awaitable[T]], what: str, seconds: float) -> T:
@@ -183,12 +184,14 @@ class Stack:
 
     async def kill(self, process: Process) -> None:
         """SIGKILL: no shutdown hooks run, as when a container is OOM-killed or its host dies."""
+        process.signalled = True
         process.popen.send_signal(signal.SIGKILL)
         await self._reap(process, 10)
         assert process.popen.returncode == -signal.SIGKILL
 
     async def stop(self, process: Process, grace_seconds: float = 15) -> None:
         """SIGTERM (what `docker compose stop` sends), then SIGKILL if it lingers."""
+        process.signalled = True
         if process.popen.poll() is None:
             process.popen.terminate()
             if not await self._reap(process, grace_seconds):

@@ -54,6 +54,7 @@ class FakeTwilio:
     messages: list[RecordedMessage] = field(default_factory=list)
     requests: int = 0  # message creations asked for (POST)
     list_requests: int = 0  # list pages asked for (GET)
+    refused: int = 0  # calls answered with the outage's error
     _runner: web.AppRunner | None = None
     _port: int = 0
     _holds: int = 0
@@ -113,6 +114,7 @@ class FakeTwilio:
         if not self._authorised(request) or account_sid != self.account_sid:
             return _error(401, 20003, "Authenticate")
         if self.mode == "outage":
+            self.refused += 1
             return _error(self.outage_status, 20500, "Service Unavailable")
         form = await request.post()
         to = str(form.get("To", ""))
@@ -147,6 +149,7 @@ class FakeTwilio:
         if not self._authorised(request) or account_sid != self.account_sid:
             return _error(401, 20003, "Authenticate")
         if self.mode == "outage":
+            self.refused += 1
             return _error(self.outage_status, 20500, "Service Unavailable")
         query = request.query
         matching = [
