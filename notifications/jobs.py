@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, update
+from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 
@@ -118,7 +118,7 @@ async def send_outbox_message(ctx: dict[str, Any], outbox_id: int) -> str:
     deps: SmsJobDeps = ctx["sms"]
     if deps.in_flight.stopping:
         return "skipped"  # this process is stopping: the row stays pending for the next worker
-    with deps.in_flight.track():
+    with deps.in_flight.track(outbox_id):
         attempt: int | None = None
         try:
             async with deps.sessionmaker() as session:
@@ -299,8 +299,8 @@ async def _record_cut_off(deps: SmsJobDeps, outbox_id: int, attempt: int) -> Non
             )
             await session.commit()
     except Exception:
-        # The row stays `sending` under our name: `release_own_claims` at stop, or our silent heartbeat
-        # after a crash, hands it on in the same state.
+        # The row stays `sending` under our name with no send behind it: our own next sweep, our stop,
+        # or (after a crash) our silent heartbeat hands it on in the same state.
         log.exception("could not record that SMS %s was cut off mid-send", outbox_id)
 
 
@@ -340,7 +340,7 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     deps: SmsJobDeps = ctx["sms"]
     now = utcnow()
     async with deps.sessionmaker() as session:
-        await _release_from_gone_workers(session, deps.settings, deps.worker, now)
+        await _release_from_gone_workers(session, deps, now)
         due = await session.exec(
             select(OutboxMessage.id, OutboxMessage.kind)
             .where(col(OutboxMessage.status) == _S.PENDING, col(OutboxMessage.not_before) <= now)
@@ -366,20 +366,26 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
 _WORKER_GONE = "its worker stopped while sending: Twilio is checked before it is sent again"
 
 
-async def _release_from_gone_workers(
-    session: AsyncSession, settings: Settings, sweeper: str, now: datetime
-) -> None:
+async def _release_from_gone_workers(session: AsyncSession, deps: SmsJobDeps, now: datetime) -> None:
     """A row in `sending` whose worker has no fresh heartbeat will never be finished by it. Whether its
     request reached Twilio is unknown, so it goes back to `pending` in doubt: the next attempt asks Twilio
-    first. While the worker beats, its rows are left alone however long a send takes; and the sweeping
-    worker never releases its own, whatever its heartbeat row says: it is alive, and settles its own
-    sends."""
+    first. While a worker beats, its rows are left alone however long a send takes. The sweeping worker
+    judges its own rows by what it knows, not by its heartbeat row (which may lag behind a busy
+    database): a row of its own is released only if none of its sends is working on it (a cut-off send
+    that could not record itself). A send registers before it claims, so a row claimed before `now` and
+    missing from the list taken after `now` has no send behind it."""
+    stall = timedelta(seconds=deps.settings.outbox_stall_seconds)
+    claimant = col(OutboxMessage.claimed_by)
+    orphan_of_mine = and_(
+        claimant == deps.worker,
+        col(OutboxMessage.claimed_at) < now,
+        col(OutboxMessage.id).not_in(deps.in_flight.outbox_ids),
+    )
     released = await session.exec(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.status) == _S.SENDING,
-            col(OutboxMessage.claimed_by).is_distinct_from(sweeper),
-            claimant_gone(now, timedelta(seconds=settings.outbox_stall_seconds)),
+            or_(and_(claimant.is_distinct_from(deps.worker), claimant_gone(now, stall)), orphan_of_mine),
         )
         .values(not_before=now, **_back_to_pending(now, _WORKER_GONE, in_doubt=True))
         .execution_options(synchronize_session=False)

@@ -150,14 +150,28 @@ async def test_a_send_outliving_the_grace_is_cut_off_in_doubt_and_nothing_stays_
     assert await _workers(engine) == []
 
 
-async def test_a_sweeping_worker_never_releases_its_own_rows_whatever_its_heartbeat_row_says(
-    job_ctx, engine, cipher
+async def test_a_sweeping_worker_judges_its_own_rows_by_its_sends_not_by_its_heartbeat_row(
+    job_ctx, engine, cipher, fake_twilio
 ):
-    # Its own heartbeat write may lag (a busy database): it is alive all the same, and its send in flight
-    # would be repeated by its own sender if the row were released.
-    myself = job_ctx["sms"].worker
-    outbox_id = await enqueue_committed(engine, cipher)
-    await _claimed(engine, outbox_id, myself, ago=timedelta(minutes=10))
+    # Its own heartbeat row may lag behind a busy database: it is alive all the same, and a send of its
+    # own still in flight must not be released (its own sender would send it again).
+    deps = job_ctx["sms"]
+    outbox_id = await enqueue_committed(engine, cipher, body=BODY)
+    fake_twilio.hold_next_send()
+    sending = asyncio.create_task(send_outbox_message(job_ctx, outbox_id))
+    await fake_twilio.until_a_send_is_held()
+    assert (await load(engine, outbox_id)).claimed_by == deps.worker  # and no heartbeat row at all
 
     assert await sweep_outbox(job_ctx) == 0
     assert (await load(engine, outbox_id)).status == "sending"
+    fake_twilio.release_held_sends()
+    assert await sending == "sent"
+
+
+async def test_a_row_of_its_own_that_no_send_of_its_own_is_working_on_is_released(job_ctx, engine, cipher):
+    # A cut-off send that could not record itself (the database failed just then) leaves such a row.
+    outbox_id = await enqueue_committed(engine, cipher)
+    await _claimed(engine, outbox_id, job_ctx["sms"].worker)
+
+    assert await sweep_outbox(job_ctx) == 1
+    assert (await load(engine, outbox_id)).in_doubt_since is not None
