@@ -62,13 +62,11 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
 
 def _worker(settings: Settings) -> None:
-    from arq.worker import run_worker
-
-    from app.wiring import worker_settings
+    from app.wiring import sms_worker
 
     if settings.embedded_jobs:
         sys.exit("FH_REDIS_URL is not set: in embedded mode `serve` runs the jobs itself; no worker needed.")
-    run_worker(worker_settings(settings))
+    asyncio.run(sms_worker(settings).run())
 
 
 async def _add_user(

@@ -22,9 +22,10 @@ from notifications.outbox import SendChecks
 from notifications.routes import router as notifications_router
 from notifications.runtime import NotificationRuntime, build_runtime
 from notifications.sms import SmsSender
+from notifications.worker import SmsWorker
 from notifications.worker import worker_settings as notifications_worker_settings
 
-__all__ = ["notification_runtime", "route_handlers", "send_checks", "worker_settings"]
+__all__ = ["notification_runtime", "route_handlers", "send_checks", "sms_worker", "worker_settings"]
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
@@ -59,5 +60,11 @@ def notification_runtime(
 
 
 def worker_settings(settings: Settings, *, sender: SmsSender | None = None) -> dict[str, Any]:
-    """Keyword arguments for arq's Worker: `family-hotline worker` and `arq app.worker.WorkerSettings`."""
+    """Keyword arguments for arq's Worker, as `arq app.worker.WorkerSettings` runs it; `sms_worker` runs
+    arq on the same settings."""
     return notifications_worker_settings(settings, send_checks(), sender=sender)
+
+
+def sms_worker(settings: Settings, *, sender: SmsSender | None = None) -> SmsWorker:
+    """`family-hotline worker`: arq on `worker_settings`, kept running through Redis outages."""
+    return SmsWorker(settings, send_checks(), sender=sender)

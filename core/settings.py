@@ -120,14 +120,28 @@ class Settings:
         "is made later than that (the confirmation has just gone out); `0` turns reminders off",
     )
     outbox_sweep_seconds: int = _setting(
-        30,
+        5,
         env="OUTBOX_SWEEP_SECONDS",
-        help="how often waiting, retried and due SMS are looked for in the outbox",
+        help="how often each worker looks in the outbox for SMS that are due (retries, reminders, any "
+        "whose hand-over to Redis was lost) and sends them itself — with or without Redis",
+    )
+    outbox_stall_seconds: int = _setting(
+        30,
+        env="OUTBOX_STALL_SECONDS",
+        help="a worker whose heartbeat (in the database) is older than this is gone: Twilio is asked "
+        "whether the SMS it was sending arrived, and only those that did not are sent again; keep it above "
+        "20, the longest one send may take",
+    )
+    sms_stop_grace_seconds: int = _setting(
+        20,
+        env="SMS_STOP_GRACE_SECONDS",
+        help="on SIGTERM, how long SMS already being sent may take to finish; any still unfinished is "
+        "stopped and checked at Twilio by the next worker before it is sent again",
     )
     outbox_max_attempts: int = _setting(
         8,
         env="OUTBOX_MAX_ATTEMPTS",
-        help="tries before an SMS is marked failed (backoff 30 s doubling, ≤ 1 h)",
+        help="tries before an SMS is marked failed (backoff 30 s doubling, ≤ 1 h; one-time codes from 5 s)",
     )
 
     @property

@@ -2,27 +2,39 @@
 
 Neither may raise for a transient failure: the rows are already safe in the database as `pending`, and
 the periodic sweep hands them over again later. A dispatcher only makes sending prompt, never reliable.
+Both send the most urgent rows first (`Ready.priority`: one-time codes before the rest).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from functools import partial
+from datetime import timedelta
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.exceptions import RedisError
 
+from core.db import utcnow
 from notifications.jobs import SEND_JOB, job_id_for
+from notifications.models import SEND_PRIORITY
+from notifications.outbox import Ready
 
 __all__ = ["ArqDispatcher", "InProcessDispatcher"]
 
 log = logging.getLogger(__name__)
 
-# On shutdown, sends already talking to the provider get this long to finish.
-SHUTDOWN_GRACE_SECONDS = 10.0
+# arq runs queued jobs in order of their score, the time they are due. A more urgent job is queued as if
+# due this much earlier per level, so a one-time code overtakes confirmations queued up to two hours
+# before it (arq logs such a job as "delayed"; it is not).
+PRIORITY_LEAD = timedelta(hours=1)
+_LEAST_URGENT = max(SEND_PRIORITY.values())
+
+# A hand-over that takes longer than this is abandoned: the rows wait for the sweep instead.
+ENQUEUE_TIMEOUT_SECONDS = 3.0
 
 
 class ArqDispatcher:
@@ -37,14 +49,9 @@ class ArqDispatcher:
 
     @classmethod
     def from_url(cls, redis_url: str) -> ArqDispatcher:
-        # No connection retries in the web process: a request must not wait seconds for a Redis that is
-        # down; its rows wait in the database instead.
+        # No connection retries: a request must not wait seconds for a Redis that is down; its rows wait
+        # in the database instead, for a worker's sweep.
         return cls(replace(RedisSettings.from_dsn(redis_url), conn_retries=0, conn_timeout=1))
-
-    @classmethod
-    def from_pool(cls, pool: ArqRedis) -> ArqDispatcher:
-        """Inside the arq worker: reuse the worker's own connection."""
-        return cls(pool=pool)
 
     async def connect(self) -> bool:
         """Connect now if we can; a failure is logged and retried on the next dispatch."""
@@ -62,16 +69,23 @@ class ArqDispatcher:
                     self._pool = await create_pool(self._redis_settings)
         return self._pool
 
-    async def dispatch(self, outbox_ids: list[int]) -> None:
+    async def dispatch(self, ready: list[Ready]) -> None:
         try:
-            pool = await self._get_pool()
-            for outbox_id in outbox_ids:
-                await pool.enqueue_job(SEND_JOB, outbox_id, _job_id=job_id_for(outbox_id))
+            async with asyncio.timeout(ENQUEUE_TIMEOUT_SECONDS):
+                pool = await self._get_pool()
+                for item in sorted(ready, key=lambda item: item.priority):
+                    lead = PRIORITY_LEAD * (_LEAST_URGENT - item.priority)
+                    await pool.enqueue_job(
+                        SEND_JOB,
+                        item.outbox_id,
+                        _job_id=job_id_for(item.outbox_id),
+                        _defer_until=utcnow() - lead if lead else None,
+                    )
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning(
-                "Redis unreachable (%s): %s SMS stay pending; the sweep will queue them",
+                "Redis unreachable (%s): %s SMS stay pending; a worker's sweep will send them",
                 type(exc).__name__,
-                len(outbox_ids),
+                len(ready),
             )
 
     async def close(self) -> None:
@@ -81,46 +95,54 @@ class ArqDispatcher:
 
 
 class InProcessDispatcher:
-    """Embedded mode: run the send job as asyncio tasks in this process, a few at a time."""
+    """Run the send job in this process, a few at a time, the most urgent waiting row first.
+
+    The worker process sends what its sweep finds this way (so it needs no Redis to send), and in
+    embedded mode (no Redis at all) the web process sends everything this way.
+    """
 
     def __init__(self, job: Callable[[int], Awaitable[object]], *, concurrency: int = 4) -> None:
         self._job = job
-        self._slots = asyncio.Semaphore(concurrency)
-        self._running: dict[int, asyncio.Task[None]] = {}
+        self._concurrency = concurrency
+        self._waiting: list[tuple[int, int, int]] = []  # heap of (priority, arrival, outbox id)
+        self._arrivals = itertools.count()
+        self._queued: set[int] = set()  # waiting or running
+        self._runners: set[asyncio.Task[None]] = set()
         self._closed = False
 
-    async def dispatch(self, outbox_ids: list[int]) -> None:
+    async def dispatch(self, ready: list[Ready]) -> None:
         if self._closed:
             return  # shutting down: the rows stay pending for the next start
-        loop = asyncio.get_running_loop()
-        for outbox_id in outbox_ids:
-            if outbox_id in self._running:
+        for item in ready:
+            if item.outbox_id in self._queued:
                 continue  # the claim would stop a second send anyway; this saves the round trip
-            task = loop.create_task(self._run(outbox_id), name=f"sms-{outbox_id}")
-            self._running[outbox_id] = task
-            task.add_done_callback(partial(self._forget, outbox_id))
+            self._queued.add(item.outbox_id)
+            heapq.heappush(self._waiting, (item.priority, next(self._arrivals), item.outbox_id))
+        loop = asyncio.get_running_loop()
+        while self._waiting and len(self._runners) < self._concurrency:
+            runner = loop.create_task(self._run_waiting(), name="sms-sender")
+            self._runners.add(runner)
+            runner.add_done_callback(self._runners.discard)
 
-    def _forget(self, outbox_id: int, _task: asyncio.Task[None]) -> None:
-        self._running.pop(outbox_id, None)
-
-    async def _run(self, outbox_id: int) -> None:
-        async with self._slots:
+    async def _run_waiting(self) -> None:
+        while self._waiting and not self._closed:
+            _, _, outbox_id = heapq.heappop(self._waiting)
             try:
                 await self._job(outbox_id)
             except Exception:
                 log.exception("sending SMS %s failed; the sweep will retry it", outbox_id)
+            finally:
+                self._queued.discard(outbox_id)
 
     async def drain(self) -> None:
-        """Wait for sends already started, including any they lead to (tests, shutdown)."""
-        while self._running:
-            await asyncio.wait(list(self._running.values()))
-            await asyncio.sleep(0)  # let the done-callbacks forget the finished tasks
+        """Wait until every row handed over has been tried (tests)."""
+        while self._runners:
+            await asyncio.wait(list(self._runners))
+            await asyncio.sleep(0)  # let the done-callbacks forget the finished runners
 
-    async def close(self) -> None:
+    def close(self) -> None:
+        """Take nothing more; rows still waiting stay pending in the database for the next start. Sends
+        already running are the stop's to settle (`SendsInFlight.settle`)."""
         self._closed = True
-        try:
-            async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
-                await self.drain()
-        except TimeoutError:
-            for task in list(self._running.values()):
-                task.cancel()  # the row stays `sending`; the sweep releases it after a timeout
+        self._waiting.clear()
+        self._queued.clear()

@@ -11,7 +11,15 @@ from sqlmodel import Field, SQLModel
 from core.db import UTCDateTime, utcnow
 from core.transitions import Transitions
 
-__all__ = ["OUTBOX_TRANSITIONS", "MessageKind", "OutboxMessage", "OutboxStatus", "SmsOptOut"]
+__all__ = [
+    "OUTBOX_TRANSITIONS",
+    "SEND_PRIORITY",
+    "MessageKind",
+    "OutboxMessage",
+    "OutboxStatus",
+    "OutboxWorker",
+    "SmsOptOut",
+]
 
 
 class MessageKind(StrEnum):
@@ -21,6 +29,16 @@ class MessageKind(StrEnum):
     BOOKING_CONFIRMED = "booking_confirmed"
     BOOKING_CANCELLED = "booking_cancelled"
     REMINDER = "reminder"
+
+
+# Which SMS go first when many are due at once (after an outage): lower goes sooner. A parent waits on the
+# booking page for a one-time code; a confirmation or a reminder can follow a little later.
+SEND_PRIORITY: dict[str, int] = {
+    MessageKind.OTP: 0,
+    MessageKind.BOOKING_CONFIRMED: 1,
+    MessageKind.BOOKING_CANCELLED: 1,
+    MessageKind.REMINDER: 2,
+}
 
 
 class OutboxStatus(StrEnum):
@@ -42,7 +60,7 @@ OUTBOX_TRANSITIONS = Transitions(
     {
         _S.PENDING: {_S.SENDING, _S.WITHDRAWN, _S.SENT, _S.DELIVERED, _S.UNDELIVERED, _S.FAILED},
         _S.SENDING: {
-            _S.PENDING,  # a retry after a provider outage, or a dead worker's row released
+            _S.PENDING,  # a retry after a provider outage, or the row of a stopped or dead worker released
             _S.SENT,
             _S.DELIVERED,
             _S.UNDELIVERED,
@@ -61,6 +79,11 @@ class OutboxMessage(SQLModel, table=True):
     status: pending → sending → sent → delivered, or failed / undelivered / suppressed (opt-out) /
     withdrawn (never sent: no longer needed, e.g. the reminder of a cancelled appointment).
     Recipient and body are encrypted: the body can hold a one-time code or a manage link.
+
+    `claimed_by` names the worker (see `OutboxWorker`) that moved the row to `sending`. `in_doubt_since` is
+    set while an earlier attempt may have reached the provider without our learning its SID (its worker
+    died or was stopped mid-send, or the connection failed after the request left): it is when the first
+    such attempt was claimed, and before sending again the worker looks for that message at the provider.
     """
 
     __tablename__ = "outbox_message"
@@ -75,6 +98,8 @@ class OutboxMessage(SQLModel, table=True):
     not_before: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     queued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=80)
+    in_doubt_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     provider_sid: str | None = Field(default=None, sa_column=Column(String(64), unique=True))
     provider_status: str | None = Field(default=None, max_length=20)
@@ -83,6 +108,20 @@ class OutboxMessage(SQLModel, table=True):
     related_id: int | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OutboxWorker(SQLModel, table=True):
+    """A process that sends SMS (an arq worker, or the web process in embedded mode) and its heartbeat.
+
+    Kept in the database, not Redis, because the database is what outlives a Redis outage. A row in
+    `sending` whose claimant has no fresh heartbeat here belongs to a worker that is gone.
+    """
+
+    __tablename__ = "outbox_worker"
+
+    name: str = Field(primary_key=True, max_length=80)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    beat_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class SmsOptOut(SQLModel, table=True):

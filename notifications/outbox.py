@@ -2,7 +2,8 @@
 transaction commits, the new rows are handed to the dispatcher (arq, or the in-process runner).
 
 If the hand-over fails (Redis down, process killed between commit and dispatch), the rows are still
-`pending` in the database and the periodic sweep queues them again: nothing is lost, at worst delayed.
+`pending` in the database and the periodic sweep of a worker sends them: nothing is lost, at worst
+delayed by a sweep interval.
 
 Nothing here happens on import. The application calls `dispatch_after_commit` on its own sessionmaker,
 and builds one `SendChecks` that the areas owning related objects add their checks to.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Protocol
@@ -24,10 +26,17 @@ from sqlmodel import col
 
 from core.db import AsyncSession, utcnow
 from core.privacy import FieldCipher, phone_index
-from notifications.models import OUTBOX_TRANSITIONS, MessageKind, OutboxMessage, OutboxStatus
+from notifications.models import (
+    OUTBOX_TRANSITIONS,
+    SEND_PRIORITY,
+    MessageKind,
+    OutboxMessage,
+    OutboxStatus,
+)
 
 __all__ = [
     "Dispatcher",
+    "Ready",
     "SendChecks",
     "StillWanted",
     "dispatch_after_commit",
@@ -44,9 +53,22 @@ _PENDING_KEY = "outbox_new_ids"
 StillWanted = Callable[[AsyncSession, int], Awaitable[bool]]
 
 
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A committed outbox row that may be sent now, and how urgent it is (`SEND_PRIORITY`: lower first)."""
+
+    outbox_id: int
+    priority: int = 1
+
+    @classmethod
+    def of(cls, outbox_id: int, kind: str) -> Ready:
+        return cls(outbox_id, SEND_PRIORITY.get(kind, 1))
+
+
 class Dispatcher(Protocol):
-    async def dispatch(self, outbox_ids: list[int]) -> None:
-        """Hand committed outbox rows to whatever sends them. Must not raise for transient failures."""
+    async def dispatch(self, ready: list[Ready]) -> None:
+        """Hand committed outbox rows to whatever sends them, the most urgent first. Must not raise for
+        transient failures."""
 
 
 class SendChecks:
@@ -99,8 +121,8 @@ async def enqueue(
     )
     session.add(message)
     await session.flush()
-    if message.not_before <= utcnow():
-        session.sync_session.info.setdefault(_PENDING_KEY, []).append(message.id)
+    if message.not_before <= utcnow() and message.id is not None:
+        session.sync_session.info.setdefault(_PENDING_KEY, []).append(Ready.of(message.id, kind))
     return message
 
 
@@ -134,14 +156,14 @@ def dispatch_after_commit(maker: async_sessionmaker[AsyncSession], dispatcher: D
 
 
 def _dispatch_after_commit(dispatcher: Dispatcher, sync_session: Session) -> None:
-    ids: list[int] = sync_session.info.pop(_PENDING_KEY, [])
-    if not ids:
+    ready: list[Ready] = sync_session.info.pop(_PENDING_KEY, [])
+    if not ready:
         return
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return  # no loop (sync tooling): the sweep will pick the rows up
-    task = loop.create_task(_safe_dispatch(dispatcher, ids))
+    task = loop.create_task(_safe_dispatch(dispatcher, ready))
     _background.add(task)
     task.add_done_callback(_background.discard)
 
@@ -153,10 +175,11 @@ def _forget_after_rollback(sync_session: Session) -> None:
 _background: set[asyncio.Task[None]] = set()
 
 
-async def _safe_dispatch(dispatcher: Dispatcher, ids: list[int]) -> None:
+async def _safe_dispatch(dispatcher: Dispatcher, ready: list[Ready]) -> None:
     try:
-        await dispatcher.dispatch(ids)
+        await dispatcher.dispatch(ready)
     except Exception:  # the rows stay pending; the sweep retries them
+        ids = [item.outbox_id for item in ready]
         log.exception("handing outbox rows %s to the dispatcher failed; the sweep will retry", ids)
 
 

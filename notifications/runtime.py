@@ -1,10 +1,8 @@
 """The notifications side of the web process: its SMS sender and dispatcher, and in embedded mode (no
-Redis) the in-process runner and periodic sweep that stand in for the arq worker."""
+Redis) the in-process sender and the keeper (heartbeat and sweep) that stand in for the arq worker."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -15,6 +13,7 @@ from core.privacy import FieldCipher
 from core.settings import Settings
 from notifications.dispatch import ArqDispatcher, InProcessDispatcher
 from notifications.jobs import SmsJobDeps, job_context, send_outbox_message, sweep_outbox
+from notifications.keeper import OutboxKeeper
 from notifications.outbox import SendChecks, dispatch_after_commit
 from notifications.sms import SmsSender, build_sender
 
@@ -37,7 +36,8 @@ class NotificationRuntime:
         self.sender = sender
         self.dispatcher = dispatcher
         self.job_ctx = job_ctx
-        self._sweeper: asyncio.Task[None] | None = None
+        # Only a process that sends keeps a heartbeat and sweeps; with Redis, the worker does both.
+        self._keeper = OutboxKeeper(job_ctx) if self.embedded else None
 
     @property
     def embedded(self) -> bool:
@@ -46,28 +46,19 @@ class NotificationRuntime:
     async def start(self) -> None:
         if isinstance(self.dispatcher, ArqDispatcher):
             await self.dispatcher.connect()  # only to log early if Redis is down; never fatal
-            return
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(), name="outbox-sweep")
+        if self._keeper is not None:
+            await self._keeper.start()  # its first sweep runs at once: rows left pending go out now
 
     async def sweep_now(self) -> int:
         return await sweep_outbox(self.job_ctx)
 
-    async def _sweep_forever(self) -> None:
-        # The first sweep runs at once: rows left pending when the process last stopped go out now.
-        while True:
-            try:
-                await sweep_outbox(self.job_ctx)
-            except Exception:
-                log.exception("outbox sweep failed; trying again in %ss", self.settings.outbox_sweep_seconds)
-            await asyncio.sleep(self.settings.outbox_sweep_seconds)
-
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
-        await self.dispatcher.close()
+        if self._keeper is not None:
+            await self._keeper.stop(self.settings.sms_stop_grace_seconds)
+        if isinstance(self.dispatcher, ArqDispatcher):
+            await self.dispatcher.close()
+        else:
+            self.dispatcher.close()
         close = getattr(self.sender, "aclose", None)
         if close is not None:
             await close()
@@ -85,7 +76,7 @@ def build_runtime(
     ctx: dict[str, Any] = {}
     dispatcher: ArqDispatcher | InProcessDispatcher
     if settings.redis_url:
-        # The web process only enqueues; the worker sends. The sender is kept for /dev/sms.
+        # The web process only rings the doorbell; the worker sends. The sender is kept for /dev/sms.
         dispatcher = ArqDispatcher.from_url(settings.redis_url)
     else:
         dispatcher = InProcessDispatcher(lambda outbox_id: send_outbox_message(ctx, outbox_id))

@@ -22,7 +22,7 @@ async def test_health_and_ready_report_ok(client):
     assert ready.json()["checks"]["database"] == "ok"
 
 
-async def test_ready_fails_when_redis_is_configured_but_unreachable(settings, engine):
+async def test_ready_reports_redis_degraded_not_the_app_down_when_redis_is_unreachable(settings, engine):
     from litestar.testing import AsyncTestClient
 
     from app.server import create_app
@@ -31,8 +31,29 @@ async def test_ready_fails_when_redis_is_configured_but_unreachable(settings, en
     app = create_app(broken)
     async with AsyncTestClient(app=app) as client:
         response = await client.get("/ready")
+    # The app still takes bookings: their SMS wait in the database for a worker's sweep.
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["checks"] == {"database": "ok", "redis": "degraded: ConnectionError"}
+
+
+async def test_ready_fails_when_the_database_does_not_answer(settings, tmp_path):
+    from litestar.testing import AsyncTestClient
+
+    from app.server import create_app
+
+    # With Redis configured the web process only enqueues, so it starts without touching the database.
+    missing = tmp_path / "no-such-dir" / "hotline.db"
+    app = create_app(
+        settings.with_overrides(
+            database_url=f"sqlite+aiosqlite:///{missing}", redis_url="redis://127.0.0.1:1/0"
+        )
+    )
+    async with AsyncTestClient(app=app) as client:
+        response = await client.get("/ready")
     assert response.status_code == 503
-    assert response.json()["checks"]["redis"].startswith("error")
+    assert response.json()["status"] == "unavailable"
+    assert response.json()["checks"]["database"].startswith("error")
 
 
 async def test_openapi_schema_is_served(client):

@@ -39,7 +39,7 @@ def test_every_setting_is_read_from_its_environment_variable(spec, tmp_path):
 
 def test_unset_settings_take_their_declared_defaults(tmp_path):
     settings = Settings.from_env({ENV_PREFIX + "DATA_DIR": str(tmp_path)})
-    assert settings.reminder_hours_before == 24 and settings.outbox_sweep_seconds == 30
+    assert settings.reminder_hours_before == 24 and settings.outbox_sweep_seconds == 5
     assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'family-hotline.db'}"
     # The embedded keys are written once and read back the same on the next start.
     assert Settings.from_env({ENV_PREFIX + "DATA_DIR": str(tmp_path)}).data_key == settings.data_key

@@ -7,7 +7,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from app.demo import DEMO_PASSWORD, seed_demo
 from core.settings import Settings
+from tests.ports import free_port
 
 # What a parent's phone looks like to the site: a mid-size Android phone, touch, Chinese locale.
 PHONE = {
@@ -59,15 +59,9 @@ class LiveServer:
     settings: Settings
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def live_server(settings: Settings, tmp_path: Path) -> AsyncIterator[LiveServer]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     served = settings.with_overrides(public_base_url=base)
     await seed_demo(served)

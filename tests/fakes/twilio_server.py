@@ -1,17 +1,23 @@
-"""A small fake Twilio of ours: the Messages endpoint over real HTTP, and Twilio-signed callbacks.
+"""A small fake Twilio of ours: the Messages endpoints over real HTTP, and Twilio-signed callbacks.
 
 The real `twilio` client talks to it (its API base URL is pointed here), so tests exercise the client's
-HTTP, auth, parsing and error mapping. It can play an outage (500) or a recipient who replied STOP
-(400, error 21610), and it can call our webhooks signed exactly as Twilio signs them.
+HTTP, auth, parsing, paging and error mapping. Messages are created (POST) and listed (GET, filtered by
+To and From, newest first, in pages with `next_page_uri` as Twilio pages them). It can play an outage (a
+5xx on every call), a recipient who replied STOP (400, error 21610), and a send held in flight: the
+message is created, as Twilio creates it, but the answer waits until the test releases it, so a test can
+kill the sender while Twilio holds its request. It can call our webhooks signed exactly as Twilio does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import format_datetime
 from typing import Any, Literal, Protocol
+from urllib.parse import urlencode
 
 from aiohttp import web
 from twilio.request_validator import RequestValidator
@@ -36,6 +42,7 @@ class RecordedMessage:
     body: str
     status_callback: str | None
     account_sid: str
+    created_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass
@@ -43,18 +50,48 @@ class FakeTwilio:
     account_sid: str = "AC" + "0123456789abcdef" * 2
     auth_token: str = "fake-twilio-auth-token"
     mode: Mode = "ok"
+    outage_status: int = 500  # what every call answers while mode == "outage"
     messages: list[RecordedMessage] = field(default_factory=list)
-    requests: int = 0
+    requests: int = 0  # message creations asked for (POST)
+    list_requests: int = 0  # list pages asked for (GET)
+    refused: int = 0  # calls answered with the outage's error
     _runner: web.AppRunner | None = None
     _port: int = 0
+    _holds: int = 0
+    _held: list[RecordedMessage] = field(default_factory=list)
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
+    _holding: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._port}"
 
+    def hold_next_send(self) -> None:
+        """The next message created is answered only after `release_held_sends()`: Twilio has accepted it
+        but its sender has not heard back."""
+        self._holds += 1
+        self._release.clear()
+        self._holding.clear()
+
+    async def until_a_send_is_held(self, seconds: float = 30) -> RecordedMessage:
+        """Wait for the send `hold_next_send` asked for; the message it created."""
+        async with asyncio.timeout(seconds):
+            await self._holding.wait()
+        return self._held[-1]
+
+    @property
+    def held(self) -> list[RecordedMessage]:
+        """Messages created whose answer is being held back."""
+        return list(self._held)
+
+    def release_held_sends(self) -> None:
+        self._release.set()
+
     async def start(self) -> FakeTwilio:
         app = web.Application()
-        app.router.add_post(f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json", self._create_message)
+        messages_path = f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json"
+        app.router.add_post(messages_path, self._create_message)
+        app.router.add_get(messages_path, self._list_messages)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -63,6 +100,7 @@ class FakeTwilio:
         return self
 
     async def stop(self) -> None:
+        self.release_held_sends()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -76,7 +114,8 @@ class FakeTwilio:
         if not self._authorised(request) or account_sid != self.account_sid:
             return _error(401, 20003, "Authenticate")
         if self.mode == "outage":
-            return _error(500, 20500, "Internal Server Error")
+            self.refused += 1
+            return _error(self.outage_status, 20500, "Service Unavailable")
         form = await request.post()
         to = str(form.get("To", ""))
         if self.mode == "opted_out":
@@ -92,7 +131,59 @@ class FakeTwilio:
             account_sid=account_sid,
         )
         self.messages.append(message)
+        if self._holds:
+            self._holds -= 1
+            self._held.append(message)
+            self._holding.set()
+            try:
+                await self._release.wait()
+            finally:
+                self._held.remove(message)
         return web.json_response(_message_resource(message, status="queued"), status=201)
+
+    async def _list_messages(self, request: web.Request) -> web.Response:
+        """Twilio's ListMessage: To and From filters, newest first, `PageSize` per page (50 unless
+        asked), `Page` and `PageToken` for the pages after the first, reached through `next_page_uri`."""
+        self.list_requests += 1
+        account_sid = request.match_info["account_sid"]
+        if not self._authorised(request) or account_sid != self.account_sid:
+            return _error(401, 20003, "Authenticate")
+        if self.mode == "outage":
+            self.refused += 1
+            return _error(self.outage_status, 20500, "Service Unavailable")
+        query = request.query
+        matching = [
+            message
+            for message in reversed(self.messages)
+            if message.account_sid == account_sid
+            and query.get("To", message.to) == message.to
+            and query.get("From", message.from_) == message.from_
+        ]
+        page_size = int(query.get("PageSize", "50"))
+        page = int(query.get("Page", "0"))
+        start = page * page_size
+        on_page = matching[start : start + page_size]
+        path = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+        filters = {key: query[key] for key in ("To", "From") if key in query}
+
+        def page_uri(number: int) -> str:
+            token = {"PageToken": f"PA{secrets.token_hex(8)}"} if number else {}
+            return f"{path}?" + urlencode({**filters, "PageSize": page_size, "Page": number, **token})
+
+        has_next = start + page_size < len(matching)
+        return web.json_response(
+            {
+                "messages": [_message_resource(message, status="queued") for message in on_page],
+                "end": start + max(len(on_page) - 1, 0),
+                "first_page_uri": page_uri(0),
+                "next_page_uri": page_uri(page + 1) if has_next else None,
+                "page": page,
+                "page_size": page_size,
+                "previous_page_uri": page_uri(page - 1) if page else None,
+                "start": start,
+                "uri": page_uri(page),
+            }
+        )
 
     async def post_status_callback(
         self, client: _Poster, message: RecordedMessage, status: str, *, error_code: str | None = None
@@ -146,15 +237,15 @@ def _error(status: int, code: int, message: str) -> web.Response:
 
 
 def _message_resource(message: RecordedMessage, *, status: str) -> dict[str, Any]:
-    now = format_datetime(utcnow())
+    created = format_datetime(message.created_at)  # RFC 2822 in GMT, to the second, as Twilio writes it
     path = f"/{API_VERSION}/Accounts/{message.account_sid}/Messages/{message.sid}"
     return {
         "account_sid": message.account_sid,
         "api_version": API_VERSION,
         "body": message.body,
-        "date_created": now,
+        "date_created": created,
         "date_sent": None,
-        "date_updated": now,
+        "date_updated": created,
         "direction": "outbound-api",
         "error_code": None,
         "error_message": None,

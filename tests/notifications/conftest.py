@@ -24,6 +24,7 @@ from notifications.jobs import SmsJobDeps, job_context
 from notifications.models import OutboxMessage, SmsOptOut
 from notifications.outbox import Dispatcher, dispatch_after_commit, enqueue, wait_for_dispatches
 from notifications.sms import TwilioSender
+from notifications.worker import RUNTIME_KEY, WorkerRuntime
 
 PARENT_PHONE = "+8613812345678"
 OTHER_PHONE = "+8613998765432"
@@ -98,19 +99,13 @@ async def opt_out_indexes(engine: AsyncEngine) -> set[str]:
 
 
 async def run_burst_worker(settings: Settings) -> Worker:
-    """A real arq worker with our production settings, run until its queue is empty.
-
-    The periodic cron sweep is left out: in burst mode a cron tick scheduled a few seconds ahead would
-    hold the worker open until it fires. The start-up sweep (part of on_startup) still runs.
-    """
-    worker = Worker(
-        **{**worker_settings(settings), "cron_jobs": []},
-        burst=True,
-        handle_signals=False,
-        poll_delay=0.02,
-    )
+    """A real arq worker with our production settings, run until its queue is empty and what its start-up
+    sweep found has been tried (sent from the database by the worker itself, without Redis)."""
+    worker = Worker(**worker_settings(settings), burst=True, handle_signals=False, poll_delay=0.02)
     try:
         await worker.main()
+        runtime: WorkerRuntime = worker.ctx[RUNTIME_KEY]
+        await runtime.local.drain()
     finally:
         await worker.close()
     return worker

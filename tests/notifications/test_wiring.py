@@ -16,11 +16,11 @@ from app.wiring import send_checks
 from booking.models import Appointment, AppointmentStatus
 from core.db import create_sessionmaker
 from notifications.models import MessageKind
-from notifications.outbox import dispatch_after_commit, enqueue, wait_for_dispatches
+from notifications.outbox import Ready, dispatch_after_commit, enqueue, wait_for_dispatches
 from tests.booking.conftest import add_expert, outbox_rows
 from tests.notifications.conftest import PARENT_PHONE, load, pretend_time_passed
 from tests.notifications.test_reminders import DAY, _slot, _staff_books
-from tests.test_production_stack import _env_for
+from tests.stack import env_for
 
 pytestmark = pytest.mark.redis
 
@@ -52,7 +52,7 @@ async def test_a_worker_started_by_arqs_own_command_line_does_not_remind_of_a_ca
     # (Asynchronously: the fake Twilio answers on this test's event loop.)
     worker = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "arq", "app.worker.WorkerSettings", "--burst",
-        env=_env_for(queue_settings), cwd=PROJECT, stdout=PIPE, stderr=PIPE,
+        env=env_for(queue_settings), cwd=PROJECT, stdout=PIPE, stderr=PIPE,
     )  # fmt: skip
     _, stderr = await asyncio.wait_for(worker.communicate(), timeout=120)
     assert worker.returncode == 0, stderr.decode(errors="replace")[-3000:]
@@ -68,8 +68,8 @@ async def test_commits_are_dispatched_only_by_the_sessionmaker_they_were_wired_o
         def __init__(self) -> None:
             self.seen: list[int] = []
 
-        async def dispatch(self, outbox_ids: list[int]) -> None:
-            self.seen.extend(outbox_ids)
+        async def dispatch(self, ready: list[Ready]) -> None:
+            self.seen.extend(item.outbox_id for item in ready)
 
     ours, other = Recorder(), Recorder()
     our_maker, other_maker = create_sessionmaker(engine), create_sessionmaker(engine)

@@ -10,13 +10,11 @@ from datetime import timedelta
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import update
 
 from core.db import create_sessionmaker, utcnow
 from core.privacy import phone_index
 from notifications.dispatch import ArqDispatcher
-from notifications.jobs import SENDING_TIMEOUT, send_outbox_message, sweep_outbox
-from notifications.models import OutboxMessage
+from notifications.jobs import send_outbox_message
 from tests.conftest import REDIS_URL
 from tests.notifications.conftest import (
     OTHER_PHONE,
@@ -233,38 +231,3 @@ async def test_the_same_job_racing_against_itself_sends_once(job_ctx, engine, ci
 
     assert sorted(outcomes) == ["sent"] + ["skipped"] * 5
     assert len(fake_twilio.messages) == 1
-
-
-async def test_sms_left_in_sending_by_a_dead_worker_is_sent_by_the_sweep(
-    queue_settings, engine, cipher, fake_twilio
-):
-    outbox_id = await enqueue_committed(engine, cipher)
-    async with create_sessionmaker(engine)() as session:
-        await session.exec(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == outbox_id)
-            .values(
-                status="sending", attempts=1, claimed_at=utcnow() - SENDING_TIMEOUT - timedelta(seconds=5)
-            )
-        )
-        await session.commit()
-
-    await run_burst_worker(queue_settings)
-
-    row = await load(engine, outbox_id)
-    assert (row.status, row.attempts) == ("sent", 2)
-    assert len(fake_twilio.messages) == 1
-
-
-async def test_sms_being_sent_right_now_is_not_taken_away_by_the_sweep(job_ctx, engine, cipher):
-    outbox_id = await enqueue_committed(engine, cipher)
-    async with create_sessionmaker(engine)() as session:
-        await session.exec(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == outbox_id)
-            .values(status="sending", attempts=1, claimed_at=utcnow() - timedelta(seconds=30))
-        )
-        await session.commit()
-
-    assert await sweep_outbox(job_ctx) == 0
-    assert (await load(engine, outbox_id)).status == "sending"
