@@ -9,7 +9,7 @@ which fails on a database with data while foreign keys are enforced. Units are n
 deactivated), so the reference cannot dangle; PostgreSQL enforces it.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from alembic import op
 import core.db
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
