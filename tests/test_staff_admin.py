@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
@@ -73,11 +74,20 @@ async def test_an_admin_adds_a_colleague_who_must_choose_a_password_at_first_log
     assert {"staff.add", "account.password_changed"} <= actions
 
 
-async def test_deactivating_ends_the_users_sessions_at_once(app, engine):
+@pytest.fixture
+def second_app(settings):
+    """The same service in a second process, as it were: two test clients open at once each need an app
+    (and engine) of their own, since each runs its app on its own event loop."""
+    from app.server import create_app
+
+    return create_app(settings)
+
+
+async def test_deactivating_ends_the_users_sessions_at_once(app, second_app, engine):
     async with AsyncTestClient(app=app) as operator_client:
         operator = await log_in(operator_client, engine, Role.OPERATOR)
         assert (await operator_client.get("/hotline/cases")).status_code == 200
-        async with AsyncTestClient(app=app) as admin:
+        async with AsyncTestClient(app=second_app) as admin:
             await log_in(admin, engine, Role.ADMIN)
             page = (await admin.get(f"/admin/users/{operator.id}")).text
             assert 'data-active="yes"' in page
@@ -88,10 +98,10 @@ async def test_deactivating_ends_the_users_sessions_at_once(app, engine):
         assert (await _login(operator_client, operator.username, TEST_PASSWORD)).status_code == 400
 
 
-async def test_a_reset_password_ends_sessions_and_must_be_changed(app, engine):
+async def test_a_reset_password_ends_sessions_and_must_be_changed(app, second_app, engine):
     async with AsyncTestClient(app=app) as operator_client:
         operator = await log_in(operator_client, engine, Role.OPERATOR)
-        async with AsyncTestClient(app=app) as admin:
+        async with AsyncTestClient(app=second_app) as admin:
             await log_in(admin, engine, Role.ADMIN)
             page = await post_form(admin, f"/admin/users/{operator.id}/reset-password", {})
             temporary = TEMPORARY.search(page.text).group(1)
