@@ -12,8 +12,10 @@ from app.migrate import upgrade_database
 from booking.models import AvailabilityRule, Expert, Site
 from core.accounts import Role, StaffUser, create_staff_user
 from core.db import AsyncSession, create_engine, create_sessionmaker
+from core.privacy import FieldCipher
 from core.settings import Settings
 from core.units import DEFAULT_UNIT_ID, OrgUnit, UnitKind, create_unit
+from hotline.intake import CallIntake, log_call
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "seed_demo"]
 
@@ -42,6 +44,33 @@ DEMO_SITES = [
     ("市家庭教育指导服务中心", "人民路 100 号 3 楼", 0),
     ("西湖区妇女儿童活动中心", "和平街 28 号", 1),
 ]
+# Calls logged by each unit's operator (username), so each unit has cases of its own.
+DEMO_CALLS = [
+    (
+        "operator",
+        CallIntake(
+            line="12355", caller_type="teacher", category="violence", urgency="urgent",
+            child_age_band="12-14", summary="班主任来电：初一学生身上多处淤青，称继父经常打他，不敢回家。",
+            caller_phone="13812345678",
+        ),
+    ),
+    (
+        "operator",
+        CallIntake(
+            line="family_edu", caller_type="parent", category="study_pressure", urgency="routine",
+            child_age_band="15-17", summary="母亲来电：孩子高二，厌学、晚上玩手机到凌晨，亲子冲突频繁。",
+            caller_phone="13987654321",
+        ),
+    ),
+    (
+        "xihu-operator",
+        CallIntake(
+            line="family_edu", caller_type="parent", category="parent_child", urgency="priority",
+            child_age_band="6-11", summary="父亲来电：孩子三年级，近来不愿说话，想预约家庭教育专家。",
+            caller_phone="13700001111",
+        ),
+    ),
+]  # fmt: skip
 # Mornings and afternoons, Monday to Saturday, local time.
 DEMO_WINDOWS = [(time(9, 0), time(12, 0)), (time(14, 0), time(17, 30))]
 
@@ -89,11 +118,19 @@ async def seed_demo(settings: Settings, *, print_summary: bool = False) -> bool:
                         )
             await session.commit()
             created = True
+            await _demo_calls(session, settings)
         experts = (await session.exec(select(Expert).order_by(col(Expert.id)))).all()
     await engine.dispose()
     if print_summary:
         _print_summary(settings, experts, created)
     return created
+
+
+async def _demo_calls(session: AsyncSession, settings: Settings) -> None:
+    cipher = FieldCipher(settings.data_key)
+    for username, intake in DEMO_CALLS:
+        operator = (await session.exec(select(StaffUser).where(StaffUser.username == username))).one()
+        await log_call(session, cipher, intake=intake, actor=operator, timezone=settings.site_timezone)
 
 
 async def _demo_units(session: AsyncSession) -> list[OrgUnit]:
@@ -118,7 +155,7 @@ def _print_summary(settings: Settings, experts: Sequence[Expert], created: bool)
         print(f"    {username:<17} {role.value:<12} {name:<14} {DEMO_UNITS[unit_no][0]}")
     print(
         f"  Units: {DEMO_UNITS[1][0]} lies under {DEMO_UNITS[0][0]}. The city's staff see both units'"
-        " cases and experts; the district's staff see only their own."
+        " cases and experts (three cases); the district's staff see only their own (one case)."
     )
     print("\n  Expert calendar feeds (secret links):")
     for expert in experts:

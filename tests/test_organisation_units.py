@@ -145,10 +145,21 @@ async def test_experts_belong_to_a_unit_and_staff_see_only_their_scope(app, engi
         roster = (await city.get("/roster/experts")).text
         assert "上城 赵老师" in roster and "西湖 王老师" in roster
 
-    # Parents' booking pages are unit-agnostic: every active expert is offered.
+    # Parents' booking pages are unit-agnostic: every active expert is offered, and a parent may narrow
+    # the list to a district (its school's experts would come along) or the whole city.
     async with AsyncTestClient(app=app) as parent:
         listing = (await parent.get("/book")).text
         assert "上城 赵老师" in listing and "西湖 王老师" in listing
+        assert (
+            f'<option value="{units["west"]}"' in listing
+            and f'<option value="{units["school"]}"' not in listing
+        )
+        west_only = (await parent.get("/book", params={"area": units["west"]})).text
+        assert "西湖 王老师" in west_only and "上城 赵老师" not in west_only
+        city = (await parent.get("/book", params={"area": units["city"]})).text
+        assert "上城 赵老师" in city and "西湖 王老师" in city
+        unknown = await parent.get("/book", params={"area": 999_999})
+        assert unknown.status_code == 200 and "上城 赵老师" in unknown.text  # an unknown area filters nothing
 
 
 # ---- every staff route, walked by a sibling unit ---------------------------------------------------------
