@@ -9,7 +9,9 @@ import sys
 
 from app.process_logging import configure_logging
 from core.accounts import Role
+from core.errors import FormInvalid
 from core.settings import Settings, SettingsError
+from core.units import DEFAULT_UNIT_ID
 
 __all__ = ["main"]
 
@@ -67,13 +69,17 @@ def _worker(settings: Settings) -> None:
     asyncio.run(sms_worker(settings).run())
 
 
-async def _add_user(settings: Settings, username: str, name: str, role: str, password: str) -> None:
+async def _add_user(
+    settings: Settings, username: str, name: str, role: str, password: str, unit_id: int
+) -> None:
     from core.accounts import create_staff_user
     from core.db import create_engine, create_sessionmaker
 
     engine = create_engine(settings.database_url)
     async with create_sessionmaker(engine)() as session:
-        await create_staff_user(session, username=username, display_name=name, role=role, password=password)
+        await create_staff_user(
+            session, username=username, display_name=name, role=role, password=password, unit_id=unit_id
+        )
         await session.commit()
     await engine.dispose()
 
@@ -109,6 +115,12 @@ def main(argv: list[str] | None = None) -> None:
     add.add_argument("--name", default="")
     add.add_argument("--role", required=True, choices=[role.value for role in Role])
     add.add_argument("--password", help="read from the terminal when omitted")
+    add.add_argument(
+        "--unit",
+        type=int,
+        default=DEFAULT_UNIT_ID,
+        help="id of the organisation unit (default: the top unit, 1)",
+    )
     sub.add_parser("demo", help="create demo staff, experts and availability; print URLs and logins")
     args = parser.parse_args(argv)
 
@@ -127,7 +139,13 @@ def main(argv: list[str] | None = None) -> None:
         print("database is up to date")
     elif args.command == "users":
         password = args.password or getpass.getpass("Password: ")
-        asyncio.run(_add_user(settings, args.username, args.name or args.username, args.role, password))
+        name = args.name or args.username
+        try:
+            asyncio.run(_add_user(settings, args.username, name, args.role, password, args.unit))
+        except FormInvalid as exc:
+            sys.exit("family-hotline: " + " ".join(exc.errors.values()))
+        except ValueError as exc:  # no such unit
+            sys.exit(f"family-hotline: {exc}")
         print(f"added {args.role} {args.username}")
     elif args.command == "demo":
         _demo(settings)

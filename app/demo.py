@@ -11,27 +11,66 @@ from sqlmodel import col, select
 from app.migrate import upgrade_database
 from booking.models import AvailabilityRule, Expert, Site
 from core.accounts import Role, StaffUser, create_staff_user
-from core.db import create_engine, create_sessionmaker
+from core.db import AsyncSession, create_engine, create_sessionmaker
+from core.privacy import FieldCipher
 from core.settings import Settings
+from core.units import DEFAULT_UNIT_ID, OrgUnit, UnitKind, create_unit
+from hotline.intake import CallIntake, log_call
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "seed_demo"]
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105  (printed to the person running the demo)
+# Two units, a city centre and a district station under it: the city's staff see both, the district's
+# staff only their own. Index 0 is the top unit the first migration created; 1 is added below it.
+DEMO_UNITS = [
+    ("杭州市家庭教育指导服务中心", UnitKind.GUIDANCE_CENTRE, "330100"),
+    ("西湖区家庭教育指导服务站", UnitKind.GUIDANCE_CENTRE, "330106"),
+]
 DEMO_USERS = [
-    ("operator", "接线员 小李", Role.OPERATOR),
-    ("supervisor", "值班长 王老师", Role.SUPERVISOR),
-    ("coordinator", "妇联协调员 陈老师", Role.COORDINATOR),
-    ("admin", "系统管理员", Role.ADMIN),
+    ("operator", "接线员 小李", Role.OPERATOR, 0),
+    ("supervisor", "值班长 王老师", Role.SUPERVISOR, 0),
+    ("coordinator", "妇联协调员 陈老师", Role.COORDINATOR, 0),
+    ("admin", "系统管理员", Role.ADMIN, 0),
+    ("xihu-operator", "西湖区接线员 小周", Role.OPERATOR, 1),
+    ("xihu-coordinator", "西湖区协调员 刘老师", Role.COORDINATOR, 1),
 ]
 DEMO_EXPERTS = [
     ("张慧", "国家二级心理咨询师", "parenting,parent_child,study_pressure", "in_person,phone,video", 0),
     ("李明", "家庭教育指导师", "parenting,family_conflict,online_addiction", "in_person,video", 0),
     ("赵静", "青少年心理危机干预专家", "mental_health,bullying,self_harm", "phone,video", 1),
 ]
+# (name, address, unit)
 DEMO_SITES = [
-    ("市家庭教育指导服务中心", "人民路 100 号 3 楼"),
-    ("区妇女儿童活动中心", "和平街 28 号"),
+    ("市家庭教育指导服务中心", "人民路 100 号 3 楼", 0),
+    ("西湖区妇女儿童活动中心", "和平街 28 号", 1),
 ]
+# Calls logged by each unit's operator (username), so each unit has cases of its own.
+DEMO_CALLS = [
+    (
+        "operator",
+        CallIntake(
+            line="12355", caller_type="teacher", category="violence", urgency="urgent",
+            child_age_band="12-14", summary="班主任来电：初一学生身上多处淤青，称继父经常打他，不敢回家。",
+            caller_phone="13812345678",
+        ),
+    ),
+    (
+        "operator",
+        CallIntake(
+            line="family_edu", caller_type="parent", category="study_pressure", urgency="routine",
+            child_age_band="15-17", summary="母亲来电：孩子高二，厌学、晚上玩手机到凌晨，亲子冲突频繁。",
+            caller_phone="13987654321",
+        ),
+    ),
+    (
+        "xihu-operator",
+        CallIntake(
+            line="family_edu", caller_type="parent", category="parent_child", urgency="priority",
+            child_age_band="6-11", summary="父亲来电：孩子三年级，近来不愿说话，想预约家庭教育专家。",
+            caller_phone="13700001111",
+        ),
+    ),
+]  # fmt: skip
 # Mornings and afternoons, Monday to Saturday, local time.
 DEMO_WINDOWS = [(time(9, 0), time(12, 0)), (time(14, 0), time(17, 30))]
 
@@ -43,15 +82,24 @@ async def seed_demo(settings: Settings, *, print_summary: bool = False) -> bool:
     created = False
     async with create_sessionmaker(engine)() as session:
         if (await session.exec(select(StaffUser).limit(1))).first() is None:
-            for username, name, role in DEMO_USERS:
+            units = await _demo_units(session)
+            for username, name, role, unit_no in DEMO_USERS:
                 await create_staff_user(
-                    session, username=username, display_name=name, role=role, password=DEMO_PASSWORD
+                    session,
+                    username=username,
+                    display_name=name,
+                    role=role,
+                    password=DEMO_PASSWORD,
+                    unit_id=units[unit_no].id or 0,
                 )
-            sites = [Site(name=name, address=address) for name, address in DEMO_SITES]
+            sites = [
+                Site(name=name, address=address, unit_id=units[u].id or 0) for name, address, u in DEMO_SITES
+            ]
             session.add_all(sites)
             await session.flush()
             for name, title, specialties, modes, site_no in DEMO_EXPERTS:
                 expert = Expert(
+                    unit_id=sites[site_no].unit_id,
                     name=name,
                     title=title,
                     specialties=specialties,
@@ -70,11 +118,31 @@ async def seed_demo(settings: Settings, *, print_summary: bool = False) -> bool:
                         )
             await session.commit()
             created = True
+            await _demo_calls(session, settings)
         experts = (await session.exec(select(Expert).order_by(col(Expert.id)))).all()
     await engine.dispose()
     if print_summary:
         _print_summary(settings, experts, created)
     return created
+
+
+async def _demo_calls(session: AsyncSession, settings: Settings) -> None:
+    cipher = FieldCipher(settings.data_key)
+    for username, intake in DEMO_CALLS:
+        operator = (await session.exec(select(StaffUser).where(StaffUser.username == username))).one()
+        await log_call(session, cipher, intake=intake, actor=operator, timezone=settings.site_timezone)
+
+
+async def _demo_units(session: AsyncSession) -> list[OrgUnit]:
+    """The top unit (from the first migration) named as the city centre, and a district under it."""
+    (city_name, city_kind, city_code), (district_name, district_kind, district_code) = DEMO_UNITS
+    city = await session.get(OrgUnit, DEFAULT_UNIT_ID)
+    assert city is not None, "the first migration creates the top unit"
+    city.name, city.kind, city.region_code = city_name, city_kind, city_code
+    district = await create_unit(
+        session, name=district_name, kind=district_kind, region_code=district_code, parent_id=city.id
+    )
+    return [city, district]
 
 
 def _print_summary(settings: Settings, experts: Sequence[Expert], created: bool) -> None:
@@ -83,11 +151,20 @@ def _print_summary(settings: Settings, experts: Sequence[Expert], created: bool)
     print(f"\n  Site:            {base}/")
     print(f"  Parent booking:  {base}/book")
     print(f"  Staff login:     {base}/login   (password for every demo account: {DEMO_PASSWORD})")
-    for username, name, role in DEMO_USERS:
-        print(f"    {username:<12} {role.value:<12} {name}")
+    for username, name, role, unit_no in DEMO_USERS:
+        print(f"    {username:<17} {role.value:<12} {name:<14} {DEMO_UNITS[unit_no][0]}")
+    print(
+        f"  Units: {DEMO_UNITS[1][0]} lies under {DEMO_UNITS[0][0]}. The city's staff see both units'"
+        " cases and experts (three cases); the district's staff see only their own (one case)."
+    )
     print("\n  Expert calendar feeds (secret links):")
     for expert in experts:
         print(f"    {expert.name}: {base}/calendar/experts/{expert.feed_token}.ics")
+    if not settings.require_2fa:
+        print(
+            "\n  Two-factor login is OFF for this demo (FH_REQUIRE_2FA=0). In production administrators and"
+            " supervisors must set it up at /account/security before anything else."
+        )
     if settings.sms_backend == "console":
         print(f"\n  SMS are printed to this console and listed at {base}/dev/sms (staff login).")
     print()

@@ -9,13 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.login_throttle import login_label, login_locked
-from core.accounts import StaffUser, authenticate, end_login_session, start_login_session
+from core.accounts import (
+    StaffUser,
+    authenticate,
+    complete_second_factor,
+    end_login_session,
+    start_login_session,
+    user_awaiting_second_factor,
+)
 from core.audit import record_audit
-from core.db import AsyncSession
+from core.db import AsyncSession, utcnow
 from core.errors import UserFacingError
 from core.i18n import N_
+from core.privacy import FieldCipher
+from core.two_factor import verify_second_factor
 
-__all__ = ["LoggedIn", "LoginRefused", "log_in", "log_out"]
+__all__ = ["LoggedIn", "LoginRefused", "give_second_factor", "log_in", "log_out"]
 
 
 class LoginRefused(UserFacingError):
@@ -28,6 +37,8 @@ class LoginRefused(UserFacingError):
 class LoggedIn:
     user: StaffUser
     session_token: str  # for the login cookie; the database keeps only its hash
+    # The password was right and the account has a second factor: the session opens only that step.
+    needs_second_factor: bool = False
 
 
 async def _refuse(
@@ -64,18 +75,58 @@ async def log_in(session: AsyncSession, *, username: str, password: str, client_
         raise await _refuse(
             session, username, "login.failed", client_ip, LoginRefused(N_("Wrong username or password."), 400)
         )
-    token = await start_login_session(session, user)
+    pending = user.has_second_factor
+    token = await start_login_session(session, user, second_factor_pending=pending)
+    _audit_login(session, user, "login.password_ok" if pending else "login", client_ip)
+    if not pending:
+        user.last_login_at = utcnow()
+    await session.commit()
+    return LoggedIn(user=user, session_token=token, needs_second_factor=pending)
+
+
+async def give_second_factor(
+    session: AsyncSession, cipher: FieldCipher, *, session_token: str, code: str, client_ip: str | None
+) -> StaffUser:
+    """Finish a login with an authenticator code or a recovery code, or raise LoginRefused (400 wrong
+    code, 429 too many wrong codes, 401 the password step has expired)."""
+    user = await user_awaiting_second_factor(session, session_token)
+    if user is None:
+        raise LoginRefused(N_("This login has expired. Enter your username and password again."), 401)
+    if await login_locked(session, user.username, failure="login.2fa_failed"):
+        raise await _refuse(
+            session,
+            user.username,
+            "login.2fa_throttled",
+            client_ip,
+            LoginRefused(N_("Too many wrong codes for this account. Wait 15 minutes, then try again."), 429),
+        )
+    used = await verify_second_factor(session, cipher, user, code)
+    if used is None:
+        raise await _refuse(
+            session,
+            user.username,
+            "login.2fa_failed",
+            client_ip,
+            LoginRefused(N_("That code is not right."), 400),
+        )
+    await complete_second_factor(session, session_token)
+    user.last_login_at = utcnow()
+    # A spent recovery code is its own audited act: the owner has lost the phone, or someone has the codes.
+    _audit_login(session, user, "login.recovery_code" if used == "recovery" else "login", client_ip)
+    await session.commit()
+    return user
+
+
+def _audit_login(session: AsyncSession, user: StaffUser, action: str, client_ip: str | None) -> None:
     record_audit(
         session,
         actor_id=user.id,
         actor_label=user.username,
-        action="login",
+        action=action,
         object_type="staff_user",
         object_id=user.id or 0,
         client_ip=client_ip,
     )
-    await session.commit()
-    return LoggedIn(user=user, session_token=token)
 
 
 async def log_out(session: AsyncSession, session_token: str | None) -> None:

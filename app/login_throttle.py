@@ -1,4 +1,5 @@
-"""Slow down password guessing: after too many failed logins for one username, refuse for a while.
+"""Slow down guessing: after too many failed logins (or second-factor codes) for one username, refuse for
+a while.
 
 The failures are counted from the audit log (`login.failed` rows), which every failed attempt writes
 anyway, so there is no second record to keep in step. Keyed by username rather than address: staff log
@@ -28,14 +29,18 @@ def login_label(username: str) -> str:
     return normalize_username(username)[:60] or "?"
 
 
-async def login_locked(session: AsyncSession, username: str, now: datetime | None = None) -> bool:
+async def login_locked(
+    session: AsyncSession, username: str, now: datetime | None = None, *, failure: str = "login.failed"
+) -> bool:
+    """Whether `username` has had too many `failure` rows (wrong passwords, or wrong second-factor
+    codes: "login.2fa_failed") within the window."""
     since = (now or utcnow()) - FAILED_LOGIN_WINDOW
     failures = (
         await session.exec(
             select(func.count())
             .select_from(AuditEvent)
             .where(
-                col(AuditEvent.action) == "login.failed",
+                col(AuditEvent.action) == failure,
                 col(AuditEvent.actor_label) == login_label(username),
                 col(AuditEvent.at) > since,
             )

@@ -3,6 +3,8 @@
 from booking.models import Appointment, AvailabilityRule, Expert, Site
 from core.accounts import LoginSession, StaffUser
 from core.audit import AuditEvent
+from core.two_factor import RecoveryCode
+from core.units import OrgUnit
 from hotline.models import Call, CaseNumberCounter, ReferralCase
 from notifications.models import OutboxMessage, SmsOptOut
 
@@ -14,7 +16,9 @@ __all__ = [
     "CaseNumberCounter",
     "Expert",
     "LoginSession",
+    "OrgUnit",
     "OutboxMessage",
+    "RecoveryCode",
     "ReferralCase",
     "Site",
     "SmsOptOut",

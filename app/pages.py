@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from litestar import Controller, Litestar, Request, get, post
 from litestar.datastructures import Cookie, State
@@ -13,11 +13,12 @@ from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Redirect, Response, Template
 from sqlalchemy import text
 
-from app.login import LoginRefused, log_in, log_out
+from app.login import LoginRefused, give_second_factor, log_in, log_out
 from core.accounts import Role, StaffUser
 from core.db import DbSession
 from core.http import client_ip
 from core.i18n import LOCALES, gettext
+from core.privacy import CipherDep
 from core.security import SESSION_COOKIE, login_cookie, logout_cookie
 from core.settings import Settings, SettingsDep
 
@@ -31,7 +32,7 @@ HOME_BY_ROLE = {
     Role.SUPERVISOR.value: "hotline:cases",
     Role.COORDINATOR.value: "roster:list",
     Role.EXPERT.value: "roster:list",
-    Role.ADMIN.value: "roster:list",
+    Role.ADMIN.value: "admin:users",
 }
 
 AnyRequest = Request[Any, Any, Any]
@@ -63,6 +64,20 @@ class LoginForm:
 class LanguageForm:
     locale: str = ""
     next: str = ""  # the page to go back to
+
+
+@dataclass(frozen=True)
+class SecondFactorForm:
+    code: str = ""
+    next: str = ""
+
+
+def _second_factor_page(next_target: str, *, error: str | None, status_code: int) -> Template:
+    return Template(
+        template_name="login_second_factor.html",
+        context={"next": next_target, "error": error},
+        status_code=status_code,
+    )
 
 
 def _login_page(next_target: str, *, error: str | None, notice: str | None, status_code: int) -> Template:
@@ -101,11 +116,40 @@ class SitePages(Controller):
             return _login_page(
                 next_target, error=gettext(exc.message), notice=None, status_code=exc.status_code
             )
+        cookie = login_cookie(logged_in.session_token, settings)
+        if logged_in.needs_second_factor:
+            step = request.app.route_reverse("login:second_factor_form")
+            return Redirect(f"{step}?next={quote(next_target)}", status_code=303, cookies=[cookie])
         return Redirect(
-            next_target or home_for(request.app, logged_in.user),
-            status_code=303,
-            cookies=[login_cookie(logged_in.session_token, settings)],
+            next_target or home_for(request.app, logged_in.user), status_code=303, cookies=[cookie]
         )
+
+    @get("/login/second-factor", name="login:second_factor_form", sync_to_thread=False)
+    def second_factor_form(self, next: FromQuery[str | None] = None) -> Template:
+        return _second_factor_page(_safe_next(next) or "", error=None, status_code=200)
+
+    @post("/login/second-factor", name="login:second_factor")
+    async def second_factor(
+        self,
+        request: AnyRequest,
+        db: DbSession,
+        cipher: CipherDep,
+        data: URLEncodedBody[SecondFactorForm],
+    ) -> Template | Redirect:
+        next_target = _safe_next(data.next) or ""
+        try:
+            user = await give_second_factor(
+                db,
+                cipher,
+                session_token=request.cookies.get(SESSION_COOKIE, ""),
+                code=data.code,
+                client_ip=client_ip(request),
+            )
+        except LoginRefused as exc:
+            if exc.status_code == 401:  # the password step expired: start again
+                return Redirect(request.app.route_reverse("login:form"), status_code=303)
+            return _second_factor_page(next_target, error=gettext(exc.message), status_code=exc.status_code)
+        return Redirect(next_target or home_for(request.app, user), status_code=303)
 
     @post("/logout", name="logout")
     async def logout(self, request: AnyRequest, db: DbSession, settings: SettingsDep) -> Redirect:

@@ -31,7 +31,7 @@ from core.db import AsyncSession, create_engine, create_sessionmaker
 from core.errors import UserFacingError
 from core.i18n import N_, gettext, negotiate_locale, use_locale
 from core.privacy import FieldCipher
-from core.security import CSRF_REFUSAL_DETAIL, LoginSessionMiddleware, csrf_config
+from core.security import CSRF_REFUSAL_DETAIL, AccountSetupRequired, LoginSessionMiddleware, csrf_config
 from core.settings import PROJECT_ROOT, Settings
 from core.templating import create_template_config
 from notifications.runtime import NotificationRuntime
@@ -87,6 +87,13 @@ def _not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     login = request.app.route_reverse("login:form")
     return Redirect(f"{login}?next={quote(target)}", status_code=303)
+
+
+def _setup_first(request: Request[Any, Any, Any], exc: AccountSetupRequired) -> Response[Any]:
+    message = N_("Finish setting up your account first: choose a new password or set up two-factor login.")
+    if _wants_json(request):
+        return Response({"detail": gettext(message)}, status_code=403)
+    return Redirect(request.app.route_reverse("account:security"), status_code=303)
 
 
 def _forbidden(request: Request[Any, Any, Any], exc: PermissionDeniedException) -> Response[Any]:
@@ -239,6 +246,7 @@ def create_app(
             error: _in_readers_language(handler)
             for error, handler in (
                 (UserFacingError, _user_facing),
+                (AccountSetupRequired, _setup_first),
                 (NotAuthorizedException, _not_authorized),
                 (PermissionDeniedException, _forbidden),
                 (NotFoundException, _not_found),

@@ -9,6 +9,8 @@ from typing import Any
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from app.account_pages import AccountPages
+from app.admin_pages import AuditLog, StaffAdministration
 from app.pages import Probes, SitePages
 from booking.messages import register_send_checks as booking_send_checks
 from booking.routes import router as booking_router
@@ -28,7 +30,16 @@ __all__ = ["notification_runtime", "route_handlers", "send_checks", "sms_worker"
 
 def route_handlers() -> list[ControllerRouterHandler]:
     """One Router per area, beside the site-wide pages and probes."""
-    return [SitePages, Probes, hotline_router, booking_router, notifications_router]
+    return [
+        SitePages,
+        AccountPages,
+        StaffAdministration,
+        AuditLog,
+        Probes,
+        hotline_router,
+        booking_router,
+        notifications_router,
+    ]
 
 
 def send_checks() -> SendChecks:

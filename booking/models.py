@@ -47,6 +47,7 @@ class Site(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
     address: str = Field(default="", max_length=300)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)  # the unit it belongs to (core.units)
 
 
 class Expert(SQLModel, table=True):
@@ -54,6 +55,7 @@ class Expert(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=60)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)  # the unit it belongs to (core.units)
     title: str = Field(default="", max_length=120)
     bio: str = Field(default="", max_length=2000)
     specialties: str = Field(default="")  # comma-separated codes of core.vocabulary.CATEGORIES

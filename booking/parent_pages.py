@@ -95,9 +95,16 @@ class ParentBookingPages(Controller):
     include_in_schema = False
 
     @get("/", name="book:experts")
-    async def experts(self, db: DbSession) -> Template:
-        experts = await roster.list_experts(db, active_only=True)
-        return Template(template_name="booking/experts.html", context={"experts": experts, **vocabularies()})
+    async def experts(self, db: DbSession, area: FromQuery[int | None] = None) -> Template:
+        # Parents' pages are unit-agnostic: every centre's experts, or those of one city or district
+        # (and the centres below it) when the parent picks an area.
+        areas = await roster.booking_areas(db)
+        chosen = area if area in {unit.id for unit in areas} else None
+        experts = await roster.list_experts(db, active_only=True, viewer_unit_id=chosen)
+        return Template(
+            template_name="booking/experts.html",
+            context={"experts": experts, "areas": areas, "area": chosen, **vocabularies()},
+        )
 
     @get("/experts/{expert_id:int}", name="book:slots")
     async def slots(self, db: DbSession, settings: SettingsDep, expert_id: FromPath[int]) -> Template:

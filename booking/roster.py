@@ -16,6 +16,7 @@ from core.db import AsyncSession, get_by_outside_id, utcnow
 from core.errors import FormInvalid, NotFound
 from core.i18n import N_
 from core.privacy import FieldCipher, mask_name, mask_phone
+from core.units import OrgUnit, get_visible, visible_to
 from core.vocabulary import CATEGORIES, MODES
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "ExpertDraft",
     "ExpertSchedule",
     "RosterAppointment",
+    "booking_areas",
     "create_expert",
     "expert_linked_to",
     "expert_schedule",
@@ -52,9 +54,13 @@ async def site_of(session: AsyncSession, expert: Expert | None) -> Site | None:
     return await session.get(Site, expert.site_id) if expert and expert.site_id else None
 
 
-async def load_expert(session: AsyncSession, expert_id: int) -> Expert:
-    """An expert who takes bookings; anything else is "not found" to a parent or client."""
-    expert = await get_by_outside_id(session, Expert, expert_id)
+async def load_expert(session: AsyncSession, expert_id: int, *, viewer_unit_id: int | None = None) -> Expert:
+    """An expert who takes bookings; anything else is "not found" to a parent or client. Staff pass
+    their unit: an expert of another unit is not found either. (Parents' pages are unit-agnostic.)"""
+    if viewer_unit_id is None:
+        expert = await get_by_outside_id(session, Expert, expert_id)
+    else:
+        expert = await get_visible(session, Expert, expert_id, viewer_unit_id)
     if expert is None or not expert.active:
         raise NotFound(N_("This expert is not taking bookings."))
     return expert
@@ -175,21 +181,23 @@ def parse_expert_form(form: dict[str, list[str]]) -> ExpertDraft:
     )
 
 
-async def create_expert(session: AsyncSession, draft: ExpertDraft) -> Expert:
-    """Save the expert, a new site if named, and the weekly rules in one transaction."""
-    if draft.site_id is not None and await get_by_outside_id(session, Site, draft.site_id) is None:
+async def create_expert(session: AsyncSession, draft: ExpertDraft, *, unit_id: int) -> Expert:
+    """Save the expert (of `unit_id`, the coordinator's unit), a new site if named, and the weekly rules
+    in one transaction. A site or linked account from outside the unit's scope is refused."""
+    if draft.site_id is not None and await get_visible(session, Site, draft.site_id, unit_id) is None:
         raise FormInvalid({"site": N_("Choose a site from the list or enter a new one.")})
     if draft.user_id is not None:
-        user = await get_by_outside_id(session, StaffUser, draft.user_id)
+        user = await get_visible(session, StaffUser, draft.user_id, unit_id)
         if user is None or user.role != Role.EXPERT.value:
             raise FormInvalid({"user_id": N_("Link only a staff account with the expert role.")})
     site_id = draft.site_id
     if site_id is None and draft.new_site_name:
-        site = Site(name=draft.new_site_name, address=draft.new_site_address)
+        site = Site(unit_id=unit_id, name=draft.new_site_name, address=draft.new_site_address)
         session.add(site)
         await session.flush()
         site_id = site.id
     expert = Expert(
+        unit_id=unit_id,
         name=draft.name,
         title=draft.title,
         specialties=",".join(draft.specialties),
@@ -210,9 +218,9 @@ async def create_expert(session: AsyncSession, draft: ExpertDraft) -> Expert:
     return expert
 
 
-async def regenerate_feed_token(session: AsyncSession, expert_id: int) -> Expert:
+async def regenerate_feed_token(session: AsyncSession, expert_id: int, *, viewer_unit_id: int) -> Expert:
     """A new secret feed URL; the old one stops working at once (e.g. after a lost phone)."""
-    expert = await get_by_outside_id(session, Expert, expert_id)
+    expert = await get_visible(session, Expert, expert_id, viewer_unit_id)
     if expert is None:
         raise NotFound(N_("No such expert."))
     expert.feed_token = secrets.token_urlsafe(32)
@@ -221,8 +229,10 @@ async def regenerate_feed_token(session: AsyncSession, expert_id: int) -> Expert
 
 
 async def list_experts(
-    session: AsyncSession, *, active_only: bool = False
+    session: AsyncSession, *, active_only: bool = False, viewer_unit_id: int | None = None
 ) -> list[tuple[Expert, Site | None]]:
+    """Experts with their sites, by name: every unit's for parents (None), the viewer's unit and below
+    for staff."""
     query = (
         select(Expert, Site)
         .join(Site, col(Expert.site_id) == Site.id, isouter=True)
@@ -230,20 +240,33 @@ async def list_experts(
     )
     if active_only:
         query = query.where(col(Expert.active).is_(True))
+    if viewer_unit_id is not None:
+        query = query.where(visible_to(Expert.unit_id, viewer_unit_id))
     return [(expert, site) for expert, site in (await session.exec(query)).all()]
+
+
+async def booking_areas(session: AsyncSession) -> list[OrgUnit]:
+    """Units a parent can narrow the expert list to: those with an active expert in them or below them
+    (a city above its districts), in tree order."""
+    staffed = select(OrgUnit.path).join(Expert, col(Expert.unit_id) == OrgUnit.id).where(col(Expert.active))
+    paths = set((await session.exec(staffed)).all())
+    units = (await session.exec(select(OrgUnit).where(col(OrgUnit.active)).order_by(col(OrgUnit.path)))).all()
+    return [unit for unit in units if any(path.startswith(unit.path) for path in paths)]
 
 
 async def expert_linked_to(session: AsyncSession, user_id: int) -> Expert | None:
     return (await session.exec(select(Expert).where(Expert.user_id == user_id))).first()
 
 
-async def sites(session: AsyncSession) -> list[Site]:
-    return list((await session.exec(select(Site).order_by(col(Site.name)))).all())
+async def sites(session: AsyncSession, *, viewer_unit_id: int) -> list[Site]:
+    query = select(Site).where(visible_to(Site.unit_id, viewer_unit_id)).order_by(col(Site.name))
+    return list((await session.exec(query)).all())
 
 
-async def unlinked_expert_accounts(session: AsyncSession) -> list[StaffUser]:
+async def unlinked_expert_accounts(session: AsyncSession, *, viewer_unit_id: int) -> list[StaffUser]:
     linked = select(Expert.user_id).where(col(Expert.user_id).is_not(None))
     query = select(StaffUser).where(
+        visible_to(StaffUser.unit_id, viewer_unit_id),
         StaffUser.role == Role.EXPERT.value,
         col(StaffUser.id).not_in(linked),
         col(StaffUser.is_active).is_(True),
@@ -322,8 +345,9 @@ class ExpertSchedule:
 async def expert_schedule(
     session: AsyncSession, cipher: FieldCipher, viewer: StaffUser, expert_id: int, *, client_ip: str | None
 ) -> ExpertSchedule:
-    """An expert's page. Experts may open only their own; every opening is written to the audit log."""
-    expert = await get_by_outside_id(session, Expert, expert_id)
+    """An expert's page. Experts may open only their own, staff those of their unit and below; every
+    opening is written to the audit log."""
+    expert = await get_visible(session, Expert, expert_id, viewer.unit_id)
     if expert is None:
         raise NotFound(N_("No such expert."))
     own = viewer.role == Role.EXPERT.value

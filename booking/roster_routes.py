@@ -32,7 +32,7 @@ StaffRequest = Request[StaffUser, Any, Any]
 
 
 async def _expert_form_page(
-    db: DbSession, values: dict[str, list[str]], errors: dict[str, str], status: int
+    db: DbSession, viewer: StaffUser, values: dict[str, list[str]], errors: dict[str, str], status: int
 ) -> Template:
     rows = list(
         zip(
@@ -49,8 +49,8 @@ async def _expert_form_page(
             "values": values,
             "errors": errors,
             "rule_rows": rows,
-            "sites": await roster.sites(db),
-            "accounts": await roster.unlinked_expert_accounts(db),
+            "sites": await roster.sites(db, viewer_unit_id=viewer.unit_id),
+            "accounts": await roster.unlinked_expert_accounts(db, viewer_unit_id=viewer.unit_id),
             **vocabularies(),
         },
         status_code=status,
@@ -70,7 +70,7 @@ class RosterReading(Controller):
                 target = request.app.route_reverse("roster:detail", expert_id=own.id)
                 return Redirect(target, status_code=303)
             return Template(template_name="roster/no_profile.html", context={})
-        experts = await roster.list_experts(db)
+        experts = await roster.list_experts(db, viewer_unit_id=request.user.unit_id)
         return Template(template_name="roster/experts.html", context={"experts": experts, **vocabularies()})
 
     @get("/{expert_id:int}", name="roster:detail")
@@ -106,9 +106,9 @@ class RosterEditing(Controller):
     include_in_schema = False
 
     @get("/new", name="roster:new")
-    async def new(self, db: DbSession) -> Template:
+    async def new(self, request: StaffRequest, db: DbSession) -> Template:
         defaults = {"slot_minutes": ["50"], "buffer_minutes": ["10"], "modes": ["in_person", "phone"]}
-        return await _expert_form_page(db, defaults, {}, 200)
+        return await _expert_form_page(db, request.user, defaults, {}, 200)
 
     @post("/new", name="roster:create")
     async def create(self, request: StaffRequest, db: DbSession) -> Template | Redirect:
@@ -119,15 +119,16 @@ class RosterEditing(Controller):
         form = await request.form()
         values = {key: [str(value) for value in form.getall(key)] for key in form if key != "_csrf_token"}
         try:
-            expert = await roster.create_expert(db, roster.parse_expert_form(values))
+            draft = roster.parse_expert_form(values)
+            expert = await roster.create_expert(db, draft, unit_id=request.user.unit_id)
         except FormInvalid as exc:
             await db.rollback()
-            return await _expert_form_page(db, values, exc.errors, 400)
+            return await _expert_form_page(db, request.user, values, exc.errors, 400)
         return Redirect(request.app.route_reverse("roster:detail", expert_id=expert.id), status_code=303)
 
     @post("/{expert_id:int}/feed-token", name="roster:regenerate_feed")
     async def regenerate_feed(
         self, request: StaffRequest, db: DbSession, expert_id: FromPath[int]
     ) -> Redirect:
-        await roster.regenerate_feed_token(db, expert_id)
+        await roster.regenerate_feed_token(db, expert_id, viewer_unit_id=request.user.unit_id)
         return Redirect(request.app.route_reverse("roster:detail", expert_id=expert_id), status_code=303)

@@ -12,23 +12,31 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Column, String, delete, update
 from sqlmodel import Field, SQLModel, col, select
 
-from core.db import AsyncSession, UTCDateTime, utcnow
+from core.db import AsyncSession, UTCDateTime, get_by_outside_id, utcnow
+from core.errors import FormInvalid
+from core.i18n import N_
+from core.passwords import check_new_password
+from core.units import OrgUnit
 
 __all__ = [
     "LoginSession",
     "Role",
     "StaffUser",
     "authenticate",
+    "change_password",
+    "complete_second_factor",
     "create_staff_user",
     "end_login_session",
     "hash_password",
     "normalize_username",
     "start_login_session",
+    "user_awaiting_second_factor",
     "user_for_session_token",
 ]
 
 SESSION_LIFETIME = timedelta(hours=12)
-MIN_PASSWORD_LENGTH = 10
+# How long the step between a right password and the second factor may take.
+SECOND_FACTOR_WINDOW = timedelta(minutes=5)
 
 _hasher = PasswordHasher()
 # Verifying against this when the username is unknown keeps the timing of "no such user" and
@@ -44,6 +52,10 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+# Roles that see across a line or administer staff: a stolen password alone must not open them.
+SECOND_FACTOR_ROLES = frozenset({Role.ADMIN.value, Role.SUPERVISOR.value})
+
+
 class StaffUser(SQLModel, table=True):
     __tablename__ = "staff_user"
 
@@ -51,12 +63,30 @@ class StaffUser(SQLModel, table=True):
     username: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     display_name: str = Field(max_length=100)
     role: str = Field(max_length=20)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)  # the unit it belongs to (core.units)
     password_hash: str = Field(max_length=200)
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set by an admin's password reset: the next login goes to "choose a new password" first.
+    must_change_password: bool = False
+    # Two-factor login (core.two_factor): the TOTP secret, encrypted; the last time step used.
+    totp_secret_ciphertext: str | None = None
+    totp_enabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    totp_last_step: int | None = None
 
     def has_role(self, *roles: Role | str) -> bool:
         return self.is_active and (self.role in roles)
+
+    @property
+    def has_second_factor(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    def owes_setup(self, *, require_2fa: bool) -> bool:
+        """Must visit their account page before any other: a temporary password to replace, or a role
+        that logs in with a second factor and none enrolled yet."""
+        needs_2fa = require_2fa and self.role in SECOND_FACTOR_ROLES and not self.has_second_factor
+        return self.must_change_password or needs_2fa
 
 
 class LoginSession(SQLModel, table=True):
@@ -69,11 +99,12 @@ class LoginSession(SQLModel, table=True):
     user_id: int = Field(foreign_key="staff_user.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
+    # The password was right, the second factor not yet given: the session opens no page but that step.
+    second_factor_pending: bool = False
 
 
 def hash_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    """The argon2 hash. Whether the password is allowed is `core.passwords.check_new_password`'s call."""
     return _hasher.hash(password)
 
 
@@ -87,9 +118,20 @@ def _token_hash(token: str) -> str:
 
 
 async def create_staff_user(
-    session: AsyncSession, *, username: str, display_name: str, role: Role | str, password: str
+    session: AsyncSession,
+    *,
+    username: str,
+    display_name: str,
+    role: Role | str,
+    password: str,
+    unit_id: int,
 ) -> StaffUser:
+    check_new_password(password, username=normalize_username(username), display_name=display_name)
+    unit = await get_by_outside_id(session, OrgUnit, unit_id)
+    if unit is None or not unit.active:
+        raise ValueError(f"no active organisation unit has id {unit_id}")
     user = StaffUser(
+        unit_id=unit_id,
         username=normalize_username(username),
         display_name=display_name.strip() or username,
         role=Role(role).value,
@@ -115,22 +157,51 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> S
     return user
 
 
-async def start_login_session(session: AsyncSession, user: StaffUser) -> str:
+async def start_login_session(
+    session: AsyncSession, user: StaffUser, *, second_factor_pending: bool = False
+) -> str:
     token = secrets.token_urlsafe(32)
+    lifetime = SECOND_FACTOR_WINDOW if second_factor_pending else SESSION_LIFETIME
     session.add(
         LoginSession(
-            token_hash=_token_hash(token), user_id=user.id or 0, expires_at=utcnow() + SESSION_LIFETIME
+            token_hash=_token_hash(token),
+            user_id=user.id or 0,
+            expires_at=utcnow() + lifetime,
+            second_factor_pending=second_factor_pending,
         )
     )
     return token
 
 
+async def user_awaiting_second_factor(session: AsyncSession, token: str) -> StaffUser | None:
+    """The user whose password was right on this session and who still owes the second factor."""
+    return await _session_user(session, token, pending=True)
+
+
+async def complete_second_factor(session: AsyncSession, token: str) -> None:
+    """The second factor was given: the session becomes a full login for the usual lifetime."""
+    await session.exec(
+        update(LoginSession)
+        .where(col(LoginSession.token_hash) == _token_hash(token), col(LoginSession.second_factor_pending))
+        .values(second_factor_pending=False, expires_at=utcnow() + SESSION_LIFETIME)
+    )
+
+
 async def user_for_session_token(session: AsyncSession, token: str) -> StaffUser | None:
+    """The logged-in user of a session cookie; None for a session still waiting for its second factor."""
+    return await _session_user(session, token, pending=False)
+
+
+async def _session_user(session: AsyncSession, token: str, *, pending: bool) -> StaffUser | None:
     row = (
         await session.exec(
             select(StaffUser)
             .join(LoginSession, LoginSession.user_id == StaffUser.id)  # type: ignore[arg-type]
-            .where(LoginSession.token_hash == _token_hash(token), LoginSession.expires_at > utcnow())
+            .where(
+                LoginSession.token_hash == _token_hash(token),
+                LoginSession.expires_at > utcnow(),
+                LoginSession.second_factor_pending == pending,
+            )
         )
     ).first()
     return row if row and row.is_active else None
@@ -147,3 +218,16 @@ async def end_all_sessions_of(session: AsyncSession, user_id: int) -> None:
 async def deactivate(session: AsyncSession, user_id: int) -> None:
     await session.exec(update(StaffUser).where(col(StaffUser.id) == user_id).values(is_active=False))
     await end_all_sessions_of(session, user_id)
+
+
+async def change_password(session: AsyncSession, user: StaffUser, *, current: str, new: str) -> None:
+    """The user replaces their password (a temporary one included). Raises FormInvalid, changing
+    nothing, when the current password is wrong or the new one breaks the policy."""
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise FormInvalid({"current_password": N_("The current password is not right.")}) from None
+    check_new_password(new, username=user.username, display_name=user.display_name, field="new_password")
+    user.password_hash = hash_password(new)
+    user.must_change_password = False
+    session.add(user)

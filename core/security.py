@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CSRF_REFUSAL_DETAIL",
     "SESSION_COOKIE",
+    "AccountSetupRequired",
     "LoginSessionMiddleware",
     "csrf_config",
     "csrf_exempt",
     "login_cookie",
     "logout_cookie",
+    "requires_login_only",
     "requires_roles",
     "requires_staff",
 ]
@@ -53,9 +55,21 @@ class LoginSessionMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=user, auth=token if user else None)
 
 
-def requires_staff(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+class AccountSetupRequired(NotAuthorizedException):
+    """Logged in, but owing a new password or a second factor: the server sends them to their account
+    page, which is the one staff page that admits them (guard `requires_login_only`)."""
+
+
+def requires_login_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     if connection.user is None:
         raise NotAuthorizedException("Please log in.")
+
+
+def requires_staff(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    requires_login_only(connection, handler)
+    user: StaffUser = connection.user
+    if user.owes_setup(require_2fa=connection.app.state.settings.require_2fa):
+        raise AccountSetupRequired("Finish setting up your account first.")
 
 
 def requires_roles(*roles: Role) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:

@@ -95,6 +95,12 @@ class Settings:
         shown="`./instance`",
         help="where the embedded database and keys live",
     )
+    require_2fa: bool = _setting(
+        True,
+        env="REQUIRE_2FA",
+        help="administrators and supervisors must log in with a second factor (an authenticator app's "
+        "code); the demo turns it off",
+    )
     booking_hold_minutes: int = _setting(
         10, env="BOOKING_HOLD_MINUTES", help="how long a slot is held while a parent types the SMS code"
     )

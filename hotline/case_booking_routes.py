@@ -18,6 +18,7 @@ from booking.errors import BookingInvalid, SlotTaken
 from booking.roster import load_expert, site_of
 from booking.slot_times import iso_utc
 from booking.slots import parse_start, slots_for_expert
+from core.accounts import StaffUser
 from core.db import DbSession
 from core.errors import FormInvalid
 from core.http import client_ip
@@ -41,6 +42,7 @@ NEXT_SLOTS_SHOWN = 6  # per expert on the list; the expert's own page shows ever
 
 async def _booking_form(
     db: DbSession,
+    viewer: StaffUser,
     *,
     number: str,
     expert_id: int,
@@ -52,8 +54,8 @@ async def _booking_form(
 ) -> Template:
     """The booking form for one expert; `times` are the starts offered (the chosen one, or the next free
     ones after a clash), so a re-shown form keeps what the operator already typed."""
-    case = await find_case(db, number)
-    expert = await load_expert(db, expert_id)
+    case = await find_case(db, number, viewer)
+    expert = await load_expert(db, expert_id, viewer_unit_id=viewer.unit_id)
     site = await site_of(db, expert)
     return Template(
         template_name="hotline/book_form.html",
@@ -87,13 +89,16 @@ class CaseBookingPages(Controller):
     @get("/cases/{number:str}/book", name="hotline:book_experts")
     async def book_experts(
         self,
+        request: StaffRequest,
         db: DbSession,
         settings: SettingsDep,
         number: FromPath[str],
         all_experts: FromQuery[bool] = False,
     ) -> Template:
-        case = await find_case(db, number)
-        offers = await experts_to_offer(db, settings, category=case.category, everyone=all_experts)
+        case = await find_case(db, number, request.user)
+        offers = await experts_to_offer(
+            db, settings, category=case.category, everyone=all_experts, viewer_unit_id=request.user.unit_id
+        )
         return Template(
             template_name="hotline/book_experts.html",
             context={
@@ -108,10 +113,15 @@ class CaseBookingPages(Controller):
 
     @get("/cases/{number:str}/book/experts/{expert_id:int}", name="hotline:book_slots")
     async def book_slots(
-        self, db: DbSession, settings: SettingsDep, number: FromPath[str], expert_id: FromPath[int]
+        self,
+        request: StaffRequest,
+        db: DbSession,
+        settings: SettingsDep,
+        number: FromPath[str],
+        expert_id: FromPath[int],
     ) -> Template:
-        case = await find_case(db, number)
-        expert = await load_expert(db, expert_id)
+        case = await find_case(db, number, request.user)
+        expert = await load_expert(db, expert_id, viewer_unit_id=request.user.unit_id)
         days = slots_by_local_day(await slots_for_expert(db, settings, expert), settings.site_timezone)
         return Template(
             template_name="hotline/book_slots.html",
@@ -120,17 +130,24 @@ class CaseBookingPages(Controller):
 
     @get("/cases/{number:str}/book/experts/{expert_id:int}/form", name="hotline:book_form")
     async def book_form(
-        self, db: DbSession, number: FromPath[str], expert_id: FromPath[int], starts_at: FromQuery[str]
+        self,
+        request: StaffRequest,
+        db: DbSession,
+        number: FromPath[str],
+        expert_id: FromPath[int],
+        starts_at: FromQuery[str],
     ) -> Template:
         start = parse_start(starts_at)
-        case = await find_case(db, number)
-        expert = await load_expert(db, expert_id)
+        case = await find_case(db, number, request.user)
+        expert = await load_expert(db, expert_id, viewer_unit_id=request.user.unit_id)
         form = CaseBookingForm(
             starts_at=iso_utc(start),
             mode=expert.mode_codes[0] if expert.mode_codes else "",
             topic=default_topic(case.category),
         )
-        return await _booking_form(db, number=number, expert_id=expert_id, form=form, times=[start])
+        return await _booking_form(
+            db, request.user, number=number, expert_id=expert_id, form=form, times=[start]
+        )
 
     @post("/cases/{number:str}/book/experts/{expert_id:int}/form", name="hotline:book")
     async def book(
@@ -157,6 +174,7 @@ class CaseBookingPages(Controller):
         except FormInvalid as exc:
             return await _booking_form(
                 db,
+                request.user,
                 number=number,
                 expert_id=expert_id,
                 form=data,
@@ -168,6 +186,7 @@ class CaseBookingPages(Controller):
             # Booking's own message and next free times; no time is pre-chosen, the operator picks one.
             return await _booking_form(
                 db,
+                request.user,
                 number=number,
                 expert_id=expert_id,
                 form=replace(data, starts_at=""),

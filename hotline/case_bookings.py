@@ -12,7 +12,7 @@ from datetime import datetime
 from booking.appointments import ConfirmedBooking, book_for_parent
 from booking.models import Appointment, Expert, Site
 from booking.parent_details import ParentDetails
-from booking.roster import list_experts
+from booking.roster import list_experts, load_expert
 from booking.slots import parse_start, slots_for_expert
 from core.accounts import StaffUser
 from core.audit import record_audit
@@ -65,11 +65,12 @@ def filters_by_specialty(category: str) -> bool:
 
 
 async def experts_to_offer(
-    session: AsyncSession, settings: Settings, *, category: str, everyone: bool
+    session: AsyncSession, settings: Settings, *, category: str, everyone: bool, viewer_unit_id: int
 ) -> list[ExpertOffer]:
-    """Active experts with their free times; only those with the case's specialty unless `everyone`."""
+    """Active experts of the operator's unit and below, with their free times; only those with the
+    case's specialty unless `everyone`."""
     offers: list[ExpertOffer] = []
-    for expert, site in await list_experts(session, active_only=True):
+    for expert, site in await list_experts(session, active_only=True, viewer_unit_id=viewer_unit_id):
         matches = category in expert.specialty_codes
         if matches or everyone or not filters_by_specialty(category):
             slots = await slots_for_expert(session, settings, expert)
@@ -95,7 +96,8 @@ async def book_from_case(
     NotFound (no such case or expert), BookingInvalid (nothing written) or SlotTaken (nothing written;
     it carries the next free times).
     """
-    case = await find_case(session, number)
+    case = await find_case(session, number, actor)
+    await load_expert(session, expert_id, viewer_unit_id=actor.unit_id)  # not found outside the unit
     case_id, case_number = case.id or 0, case.number  # plain values: a rollback expires ORM objects
     starts_at = parse_start(form.starts_at)
 

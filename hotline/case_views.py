@@ -15,6 +15,7 @@ from core.errors import FormInvalid, NotFound
 from core.i18n import N_
 from core.mainland_formats import InvalidFormat
 from core.privacy import FieldCipher, mask_phone
+from core.units import visible_to
 from hotline.intake import CALLER_PHONE_CONTEXT, SUMMARY_CONTEXT, normalize_case_number
 from hotline.models import Call, ReferralCase
 from hotline.repeat_callers import RelatedCase, cases_called_about_from
@@ -131,10 +132,11 @@ class CaseDetail:
 
 
 async def list_cases(
-    session: AsyncSession, cipher: FieldCipher, *, filters: CaseFilters, page: int = 1
+    session: AsyncSession, cipher: FieldCipher, *, viewer: StaffUser, filters: CaseFilters, page: int = 1
 ) -> CasePage:
-    """Newest cases first. Summaries are never read; phones are decrypted only to be masked here."""
-    query = select(ReferralCase)
+    """Newest cases first, of the viewer's unit and below. Summaries are never read; phones are
+    decrypted only to be masked here."""
+    query = select(ReferralCase).where(visible_to(ReferralCase.unit_id, viewer.unit_id))
     if filters.line:
         query = query.where(ReferralCase.line == filters.line)
     if filters.urgency:
@@ -181,8 +183,9 @@ def _masked(cipher: FieldCipher, phone_ciphertext: str | None) -> str:
     return mask_phone(cipher.decrypt_optional(phone_ciphertext, context=CALLER_PHONE_CONTEXT))
 
 
-async def find_case(session: AsyncSession, number: str) -> ReferralCase:
-    """The case row alone (number, line, category, urgency: what the unaudited list shows too); NotFound."""
+async def find_case(session: AsyncSession, number: str, viewer: StaffUser) -> ReferralCase:
+    """The case row alone (number, line, category, urgency: what the unaudited list shows too); NotFound,
+    also for a case outside the viewer's unit and the units below it."""
     # Only a well-formed number is looked up: any text can arrive in a URL, and PostgreSQL refuses some
     # (a NUL byte is an error there, a 500, not "no such case").
     try:
@@ -190,7 +193,13 @@ async def find_case(session: AsyncSession, number: str) -> ReferralCase:
     except InvalidFormat:
         wanted = None
     case = (
-        (await session.exec(select(ReferralCase).where(ReferralCase.number == wanted))).first()
+        (
+            await session.exec(
+                select(ReferralCase).where(
+                    ReferralCase.number == wanted, visible_to(ReferralCase.unit_id, viewer.unit_id)
+                )
+            )
+        ).first()
         if wanted
         else None
     )
@@ -235,7 +244,7 @@ async def read_case(
     reader without a record of who read it. `reveal_phone_of_call` shows that one call's full number
     and records a separate `call.phone_reveal` row, so unmasking is never silent.
     """
-    case = await find_case(session, number)
+    case = await find_case(session, number, actor)
     calls = (
         await session.exec(
             select(Call).where(Call.case_id == case.id).order_by(col(Call.received_at), col(Call.id))
@@ -267,7 +276,9 @@ async def read_case(
             for call in calls
         ]
         phone_indexes = {call.caller_phone_index for call in calls if call.caller_phone_index}
-        same_number = await cases_called_about_from(session, phone_indexes, excluding_case_id=case.id)
+        same_number = await cases_called_about_from(
+            session, phone_indexes, viewer_unit_id=actor.unit_id, excluding_case_id=case.id
+        )
         appointments = await _case_appointments(session, case.id or 0)
         record_audit(
             session,

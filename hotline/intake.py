@@ -15,6 +15,7 @@ from core.errors import FormInvalid
 from core.i18n import N_
 from core.mainland_formats import InvalidFormat, normalize_mainland_mobile
 from core.privacy import FieldCipher, phone_index
+from core.units import visible_to
 from core.vocabulary import CATEGORIES
 from hotline.case_numbers import allocate_case_number
 from hotline.models import Call, ReferralCase
@@ -166,8 +167,15 @@ def validate_call(intake: CallIntake) -> ValidCall:
     )
 
 
-async def _existing_case(session: AsyncSession, number: str) -> ReferralCase:
-    case = (await session.exec(select(ReferralCase).where(ReferralCase.number == number))).first()
+async def _existing_case(session: AsyncSession, number: str, viewer_unit_id: int) -> ReferralCase:
+    # A case of another unit is "no such case": its number must not tell a sibling unit that it exists.
+    case = (
+        await session.exec(
+            select(ReferralCase).where(
+                ReferralCase.number == number, visible_to(ReferralCase.unit_id, viewer_unit_id)
+            )
+        )
+    ).first()
     if case is None:
         raise FormInvalid({"case_number": N_("No case has this number.")})
     return case
@@ -214,13 +222,16 @@ async def log_call(
         if call.case_number is not None:
             # Read before any write: on SQLite the transaction (and its write lock) starts at the first
             # write, so a look-up here never holds up other operators.
-            case = await _existing_case(session, call.case_number)
+            case = await _existing_case(session, call.case_number, actor.unit_id)
             case_id, case_number, opened = case.id or 0, case.number, False
+            unit_id = case.unit_id  # the call joins its case's unit
             await _extend_case(session, case_id, call, now)
         else:
             # The counter upsert is the first write, so the number's row lock is taken at once.
             case_number = await allocate_case_number(session, line=call.line, at=now, timezone=timezone)
+            unit_id = actor.unit_id
             case = ReferralCase(
+                unit_id=unit_id,
                 number=case_number,
                 line=call.line,
                 category=call.category,
@@ -248,6 +259,7 @@ async def log_call(
         index = phone_index(cipher, phone) if phone else None
         row = Call(
             case_id=case_id,
+            unit_id=unit_id,
             line=call.line,
             caller_type=call.caller_type,
             category=call.category,
@@ -270,7 +282,9 @@ async def log_call(
             detail={"case": case_number, "anonymous": phone is None},
             client_ip=client_ip,
         )
-        earlier = await cases_called_about_from(session, [index] if index else [], excluding_case_id=case_id)
+        earlier = await cases_called_about_from(
+            session, [index] if index else [], viewer_unit_id=actor.unit_id, excluding_case_id=case_id
+        )
         await session.commit()
     except BaseException:
         await session.rollback()

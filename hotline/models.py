@@ -29,6 +29,7 @@ class ReferralCase(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
     line: str = Field(max_length=20, index=True)  # Line
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)  # the unit it belongs to (core.units)
     status: str = Field(default=CaseStatus.ACCEPTED, max_length=20, index=True)  # CaseStatus
     category: str = Field(max_length=40, index=True)
     urgency: str = Field(max_length=20, index=True)
@@ -46,6 +47,7 @@ class Call(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="referral_case.id", index=True)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)  # the unit it belongs to (core.units)
     line: str = Field(max_length=20)
     channel: str = Field(default="phone", max_length=20)  # phone (logged by operator) | voice (Twilio)
     caller_type: str = Field(max_length=20)

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from core.db import AsyncSession
+from core.units import visible_to
 from hotline.models import Call, ReferralCase
 
 __all__ = ["RelatedCase", "cases_called_about_from"]
@@ -28,9 +29,14 @@ class RelatedCase:
 
 
 async def cases_called_about_from(
-    session: AsyncSession, phone_indexes: Collection[str], *, excluding_case_id: int | None = None
+    session: AsyncSession,
+    phone_indexes: Collection[str],
+    *,
+    viewer_unit_id: int,
+    excluding_case_id: int | None = None,
 ) -> list[RelatedCase]:
-    """Cases other than `excluding_case_id` with a call from any of these numbers, newest first.
+    """Cases other than `excluding_case_id` with a call from any of these numbers, newest first, of the
+    viewer's unit and below (a sibling unit's cases are not shown, not even that they exist).
 
     Only the keyed hash is compared and only case metadata is read: no phone or summary of another
     case is decrypted to tell the operator that this number called before.
@@ -38,7 +44,9 @@ async def cases_called_about_from(
     if not phone_indexes:
         return []
     case_ids = select(Call.case_id).where(col(Call.caller_phone_index).in_(list(phone_indexes)))
-    query = select(ReferralCase).where(col(ReferralCase.id).in_(case_ids))
+    query = select(ReferralCase).where(
+        col(ReferralCase.id).in_(case_ids), visible_to(ReferralCase.unit_id, viewer_unit_id)
+    )
     if excluding_case_id is not None:
         query = query.where(ReferralCase.id != excluding_case_id)
     query = query.order_by(col(ReferralCase.created_at).desc(), col(ReferralCase.id).desc())

@@ -15,6 +15,7 @@ from litestar import Controller, Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from core.accounts import Role
 from core.db import DbSession
 from core.errors import FormInvalid, error_responses
 from core.http import client_ip
@@ -22,6 +23,7 @@ from core.i18n import gettext
 from core.privacy import CipherDep
 from core.settings import SettingsDep
 from hotline.case_booking_routes import CaseBookingPages
+from hotline.case_history import case_history
 from hotline.case_views import CaseDetail, CaseFilters, CasePage, list_cases, read_case
 from hotline.intake import CallIntake, log_call
 from hotline.page_helpers import StaffRequest, hotline_staff_only, page_helpers
@@ -80,6 +82,7 @@ class HotlinePages(Controller):
     @get("/cases", name="hotline:cases")
     async def cases(
         self,
+        request: StaffRequest,
         db: DbSession,
         cipher: CipherDep,
         line: FromQuery[str | None] = None,
@@ -88,7 +91,7 @@ class HotlinePages(Controller):
         page: PageNumber = 1,
     ) -> Template:
         filters = CaseFilters.checked(line=line, urgency=urgency, status=status)
-        listing = await list_cases(db, cipher, filters=filters, page=page)
+        listing = await list_cases(db, cipher, viewer=request.user, filters=filters, page=page)
         return Template(template_name="hotline/cases.html", context={**page_helpers(), "listing": listing})
 
     @get("/cases/{number:str}", name="hotline:case")
@@ -104,9 +107,17 @@ class HotlinePages(Controller):
         detail = await read_case(
             db, cipher, number=number, actor=request.user, client_ip=client_ip(request), via="page"
         )
+        # Supervisors see who read or changed the case (the reading just recorded included).
+        history = await case_history(db, detail.number) if request.user.role == Role.SUPERVISOR else None
         return Template(
             template_name="hotline/case.html",
-            context={**page_helpers(), "case": detail, "just_logged": logged, "just_booked": booked},
+            context={
+                **page_helpers(),
+                "case": detail,
+                "just_logged": logged,
+                "just_booked": booked,
+                "history": history,
+            },
         )
 
     @post("/cases/{number:str}/reveal-phone", name="hotline:reveal_phone", status_code=200)
@@ -188,6 +199,7 @@ class HotlineApi(Controller):
     @get("/cases", name="api:cases", operation_id="ListCases", responses=error_responses(400, 401, 403))
     async def cases(
         self,
+        request: StaffRequest,
         db: DbSession,
         cipher: CipherDep,
         line: FromQuery[str | None] = None,
@@ -197,7 +209,7 @@ class HotlineApi(Controller):
     ) -> CasePage:
         """Newest cases first, caller phones masked, no summaries."""
         filters = CaseFilters.checked(line=line, urgency=urgency, status=status)
-        return await list_cases(db, cipher, filters=filters, page=page)
+        return await list_cases(db, cipher, viewer=request.user, filters=filters, page=page)
 
     @get(
         "/cases/{number:str}",

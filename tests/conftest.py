@@ -22,6 +22,7 @@ from app.migrate import upgrade_database
 from core.accounts import Role, StaffUser, create_staff_user
 from core.db import AsyncSession, SQLModel, create_engine, create_sessionmaker
 from core.settings import Settings
+from core.units import DEFAULT_UNIT_ID
 from tests.fakes.twilio_server import FakeTwilio
 
 TEST_PASSWORD = "correct horse battery"
@@ -79,6 +80,14 @@ async def database_url(migrated_database: str, tmp_path: Path) -> AsyncIterator[
         tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
         async with engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            # As migration 0003 leaves a fresh database: the one top unit that every row starts in.
+            await conn.execute(
+                text(
+                    "INSERT INTO org_unit (id, name, kind, region_code, path, active, created_at) "
+                    "VALUES (1, '本单位', 'other', '', '/1/', true, now())"
+                )
+            )
+            await conn.execute(text("SELECT setval(pg_get_serial_sequence('org_unit', 'id'), 1)"))
         await engine.dispose()
         yield migrated_database
     else:
@@ -110,6 +119,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         public_base_url="http://testserver.local",
         sms_backend="console",
+        # Most tests log in as a supervisor or admin to test something else; the second factor has its
+        # own tests (tests/test_staff_security.py), which turn the requirement on.
+        require_2fa=False,
     )
 
 
@@ -188,7 +200,9 @@ async def post_json(client: AsyncTestClient[Litestar], url: str, payload: Any, *
     return await client.post(url, json=payload, headers={"x-csrftoken": token}, **kwargs)
 
 
-async def make_user(engine: AsyncEngine, role: Role | str, username: str | None = None) -> StaffUser:
+async def make_user(
+    engine: AsyncEngine, role: Role | str, username: str | None = None, *, unit_id: int = DEFAULT_UNIT_ID
+) -> StaffUser:
     async with create_sessionmaker(engine)() as session:
         user = await create_staff_user(
             session,
@@ -196,13 +210,20 @@ async def make_user(engine: AsyncEngine, role: Role | str, username: str | None 
             display_name=f"Test {role}",
             role=role,
             password=TEST_PASSWORD,
+            unit_id=unit_id,
         )
         await session.commit()
         return user
 
 
-async def log_in(client: AsyncTestClient[Litestar], engine: AsyncEngine, role: Role | str) -> StaffUser:
-    user = await make_user(engine, role)
+async def log_in(
+    client: AsyncTestClient[Litestar],
+    engine: AsyncEngine,
+    role: Role | str,
+    *,
+    unit_id: int = DEFAULT_UNIT_ID,
+) -> StaffUser:
+    user = await make_user(engine, role, unit_id=unit_id)
     response = await post_form(
         client, "/login", {"username": user.username, "password": TEST_PASSWORD}, follow_redirects=False
     )

@@ -12,6 +12,8 @@ from sqlmodel import select
 from booking.models import AvailabilityRule, Expert
 from core.accounts import StaffUser, authenticate
 from core.db import create_sessionmaker
+from core.units import DEFAULT_UNIT_ID, OrgUnit
+from hotline.models import ReferralCase
 
 
 def _cli(args: list[str], database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -68,7 +70,19 @@ async def test_demo_seeds_once_and_prints_logins_and_feed_links(database_url, tm
     second = _cli(["demo"], database_url, tmp_path)
     assert "nothing changed" in second.stdout
     async with create_sessionmaker(engine)() as session:
-        assert len((await session.exec(select(StaffUser))).all()) == 4
+        users = (await session.exec(select(StaffUser))).all()
+        units = {unit.id: unit for unit in (await session.exec(select(OrgUnit))).all()}
+        # Two units, a district under the city; staff in each; the summary says who sees what.
+        assert len(units) == 2
+        [district] = [unit for unit in units.values() if unit.parent_id is not None]
+        assert district.path == f"{units[district.parent_id].path}{district.id}/"
+        assert {user.unit_id for user in users} == set(units)
+        assert len(users) == 6
+        assert "西湖区家庭教育指导服务站" in first.stdout and "see only their own" in first.stdout
+        cases = (await session.exec(select(ReferralCase))).all()
+        # Each unit's operator logged calls: cases in both units, the district's only in the district.
+        by_unit = {unit_id: sum(1 for case in cases if case.unit_id == unit_id) for unit_id in units}
+        assert by_unit == {DEFAULT_UNIT_ID: 2, district.id: 1}
         experts = (await session.exec(select(Expert))).all()
         assert len(experts) == 3
         assert all(len(e.feed_token) >= 22 for e in experts)  # ≥128 bits of randomness, URL-safe

@@ -23,4 +23,17 @@ async def test_a_freshly_migrated_database_matches_the_models(migrated_database)
     finally:
         await engine.dispose()
 
+    if migrated_database.startswith("sqlite"):
+        # Migration 0003 says why SQLite's `unit_id` columns carry no FOREIGN KEY clause (SQLite cannot
+        # add one to a table with data while foreign keys are enforced); PostgreSQL has them all.
+        found = [diff for diff in found if not _unit_fk(diff)]
     assert found == []
+
+
+def _unit_fk(diff: object) -> bool:
+    if not (isinstance(diff, tuple) and diff[0] == "add_fk"):
+        return False
+    constraint = diff[1]
+    return [column.name for column in constraint.columns] == [
+        "unit_id"
+    ] and constraint.referred_table.name == ("org_unit")

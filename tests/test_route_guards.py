@@ -22,6 +22,7 @@ from tests.conftest import log_in, post_form
 PUBLIC = {
     "/": "home page with links to booking and login",
     "/login": "the login form itself",
+    "/login/second-factor": "the code step of a login; only a session whose password was right gets past it",
     "/logout": "ends whatever session the cookie names; harmless without one",
     "/language": "sets the language cookie",
     "/health": "process probe for the orchestrator",

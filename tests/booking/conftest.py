@@ -14,6 +14,7 @@ from booking.models import Appointment, AvailabilityRule, Expert, Site
 from core.db import create_sessionmaker
 from core.privacy import FieldCipher
 from core.settings import Settings
+from core.units import DEFAULT_UNIT_ID
 from notifications.models import OutboxMessage
 
 
@@ -30,13 +31,15 @@ async def add_expert(
     slot_minutes: int = 50,
     buffer_minutes: int = 10,
     user_id: int | None = None,
+    unit_id: int = DEFAULT_UNIT_ID,
 ) -> Expert:
     """An expert with a site, open 08:00–20:00 local time every day, so slots always exist."""
     async with create_sessionmaker(engine)() as session:
-        site = Site(name="市家庭教育指导服务中心", address="人民路 1 号")
+        site = Site(name="市家庭教育指导服务中心", address="人民路 1 号", unit_id=unit_id)
         session.add(site)
         await session.flush()
         expert = Expert(
+            unit_id=unit_id,
             name=name,
             title="家庭教育指导师",
             specialties="parenting,study_pressure",

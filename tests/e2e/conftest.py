@@ -73,6 +73,7 @@ async def live_server(settings: Settings, tmp_path: Path) -> AsyncIterator[LiveS
         "FH_DATA_DIR": str(tmp_path),
         "FH_PUBLIC_BASE_URL": base,
         "FH_SMS_BACKEND": "console",
+        "FH_REQUIRE_2FA": "0",
     }
     env.pop("FH_REDIS_URL", None)
     log = (tmp_path / "server.log").open("w")

@@ -58,7 +58,9 @@ async def test_case_number_year_is_the_year_in_the_site_time_zone(engine, cipher
 
 async def test_a_case_that_fails_to_save_gives_its_number_back(engine, cipher):
     operator = await make_user(engine, Role.OPERATOR)
-    ghost = StaffUser(id=999_999, username="ghost", display_name="", role="operator", password_hash="")
+    ghost = StaffUser(
+        id=999_999, username="ghost", display_name="", role="operator", password_hash="", unit_id=1
+    )
     with pytest.raises(Exception, match=r"(?i)foreign key"):
         await _log(engine, cipher, ghost, now=datetime(2026, 5, 4, tzinfo=UTC))
 

@@ -1,0 +1,230 @@
+"""Organisation units: a tree of units, and data scope — staff see their own unit and the units below it,
+never beside or above; what lies outside answers "not found"."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+
+from booking.models import Expert
+from core.accounts import Role
+from core.db import create_sessionmaker
+from core.errors import FormInvalid
+from core.units import DEFAULT_UNIT_ID, OrgUnit, UnitKind, create_unit, units_within, visible_to
+from tests.booking.conftest import add_expert
+from tests.booking.test_roster import GOOD_EXPERT
+from tests.conftest import log_in, post_form
+from tests.hotline.calls import PHONE, a_call
+
+
+async def _tree(engine: AsyncEngine) -> dict[str, int]:
+    """The top unit (city) with two districts under it, and a school under the first district."""
+    async with create_sessionmaker(engine)() as session:
+        city = DEFAULT_UNIT_ID
+        west = await create_unit(
+            session, name="西湖区", kind=UnitKind.GUIDANCE_CENTRE, region_code="330106", parent_id=city
+        )
+        east = await create_unit(
+            session, name="上城区", kind=UnitKind.WOMENS_FEDERATION, region_code="330102", parent_id=city
+        )
+        school = await create_unit(
+            session, name="某小学家长学校", kind=UnitKind.SCHOOL, region_code="330106", parent_id=west.id
+        )
+        await session.commit()
+        return {"city": city, "west": west.id or 0, "east": east.id or 0, "school": school.id or 0}
+
+
+async def test_a_unit_knows_its_place_in_the_tree(engine):
+    units = await _tree(engine)
+    async with create_sessionmaker(engine)() as session:
+        school = await session.get(OrgUnit, units["school"])
+        assert school is not None
+        assert school.path == f"/{units['city']}/{units['west']}/{units['school']}/"
+        below_west = [unit.id for unit in await units_within(session, f"/1/{units['west']}/")]
+        assert below_west == [units["west"], units["school"]]
+        for viewer, sees in [
+            ("city", {"city", "west", "east", "school"}),
+            ("west", {"west", "school"}),
+            ("east", {"east"}),
+            ("school", {"school"}),
+        ]:
+            visible = set(
+                (await session.exec(select(OrgUnit.id).where(visible_to(OrgUnit.id, units[viewer])))).all()
+            )
+            assert visible == {units[name] for name in sees}, viewer
+
+
+@pytest.mark.parametrize(
+    ("fields", "error_field"),
+    [
+        ({"region_code": "33010"}, "region_code"),
+        ({"region_code": "990100"}, "region_code"),  # 99 names no province
+        ({"name": "  "}, "name"),
+        ({"parent_id": 424242}, "parent_id"),
+    ],
+)
+async def test_a_unit_with_a_bad_field_is_refused_and_nothing_is_saved(engine, fields, error_field):
+    wanted = {"name": "西湖区", "kind": UnitKind.OTHER, "region_code": "330106", "parent_id": DEFAULT_UNIT_ID}
+    async with create_sessionmaker(engine)() as session:
+        with pytest.raises(FormInvalid) as refused:
+            await create_unit(session, **{**wanted, **fields})
+        assert error_field in refused.value.errors
+        await session.rollback()
+        assert len((await session.exec(select(OrgUnit))).all()) == 1
+
+
+async def _log_call(client: AsyncTestClient[Litestar], **fields: str) -> str:
+    response = await post_form(client, "/hotline/calls/new", a_call(**fields), follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return response.headers["location"].split("/cases/")[1].split("?")[0]
+
+
+async def test_a_sibling_unit_sees_nothing_of_a_case_and_the_unit_above_sees_it(app, engine):
+    units = await _tree(engine)
+    async with AsyncTestClient(app=app) as west:
+        await log_in(west, engine, Role.OPERATOR, unit_id=units["west"])
+        number = await _log_call(west)
+        assert (await west.get(f"/hotline/cases/{number}")).status_code == 200
+
+    async with AsyncTestClient(app=app) as east:
+        await log_in(east, engine, Role.SUPERVISOR, unit_id=units["east"])
+        assert number not in (await east.get("/hotline/cases")).text
+        assert (await east.get(f"/hotline/cases/{number}")).status_code == 404
+        assert (await east.get(f"/api/cases/{number}")).status_code == 404
+        listed = await east.get("/api/cases")
+        assert listed.status_code == 200 and number not in listed.text
+        # Logging a call into the sibling's case is refused as if the number did not exist.
+        refused = await post_form(east, "/hotline/calls/new", a_call(case_number=number))
+        assert refused.status_code == 400 and number not in refused.text.split("value=")[0]
+        # The same caller phoning the sibling unit opens a new case there and is not told of the other.
+        other = await _log_call(east)
+        page = (await east.get(f"/hotline/cases/{other}")).text
+        assert other != number and number not in page
+
+    async with AsyncTestClient(app=app) as city:
+        await log_in(city, engine, Role.SUPERVISOR, unit_id=units["city"])
+        assert number in (await city.get("/hotline/cases")).text
+        assert (await city.get(f"/hotline/cases/{number}")).status_code == 200
+        assert PHONE[-4:] in (await city.get(f"/api/cases/{number}")).text
+
+    async with AsyncTestClient(app=app) as school:
+        await log_in(school, engine, Role.OPERATOR, unit_id=units["school"])  # below west: not above it
+        assert (await school.get(f"/hotline/cases/{number}")).status_code == 404
+
+
+async def test_experts_belong_to_a_unit_and_staff_see_only_their_scope(app, engine):
+    units = await _tree(engine)
+    west_expert = await add_expert(engine, name="西湖 王老师", unit_id=units["west"])
+    east_expert = await add_expert(engine, name="上城 赵老师", unit_id=units["east"])
+
+    async with AsyncTestClient(app=app) as east:
+        await log_in(east, engine, Role.COORDINATOR, unit_id=units["east"])
+        roster = (await east.get("/roster/experts")).text
+        assert "上城 赵老师" in roster and "西湖 王老师" not in roster
+        assert (await east.get(f"/roster/experts/{west_expert.id}")).status_code == 404
+        assert (await east.get(f"/roster/experts/{east_expert.id}")).status_code == 200
+        # A coordinator's new expert belongs to the coordinator's unit.
+        created = await post_form(
+            east,
+            "/roster/experts/new",
+            [(key, value) for key, value in GOOD_EXPERT if key != "name"] + [("name", "上城 新专家")],
+            follow_redirects=False,
+        )
+        assert created.status_code == 303, created.text
+    async with create_sessionmaker(engine)() as session:
+        new = (await session.exec(select(Expert).where(Expert.name == "上城 新专家"))).one()
+        assert new.unit_id == units["east"]
+
+    async with AsyncTestClient(app=app) as city:
+        await log_in(city, engine, Role.COORDINATOR, unit_id=units["city"])
+        roster = (await city.get("/roster/experts")).text
+        assert "上城 赵老师" in roster and "西湖 王老师" in roster
+
+    # Parents' booking pages are unit-agnostic: every active expert is offered, and a parent may narrow
+    # the list to a district (its school's experts would come along) or the whole city.
+    async with AsyncTestClient(app=app) as parent:
+        listing = (await parent.get("/book")).text
+        assert "上城 赵老师" in listing and "西湖 王老师" in listing
+        assert (
+            f'<option value="{units["west"]}"' in listing
+            and f'<option value="{units["school"]}"' not in listing
+        )
+        west_only = (await parent.get("/book", params={"area": units["west"]})).text
+        assert "西湖 王老师" in west_only and "上城 赵老师" not in west_only
+        city = (await parent.get("/book", params={"area": units["city"]})).text
+        assert "上城 赵老师" in city and "西湖 王老师" in city
+        unknown = await parent.get("/book", params={"area": 999_999})
+        assert unknown.status_code == 200 and "上城 赵老师" in unknown.text  # an unknown area filters nothing
+
+
+# ---- every staff route, walked by a sibling unit ---------------------------------------------------------
+
+
+async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_nothing_of_the_other(app, engine):
+    """Unit "west" holds a case, an expert (with a site) and a staff member. Staff of every role in its
+    sibling "east" call every guarded route with west's identifiers: no answer carries west's data, and
+    nothing of west's changes."""
+    from tests.test_route_guards import _is_public, _routes
+
+    units = await _tree(engine)
+    async with AsyncTestClient(app=app) as west:
+        west_operator = await log_in(west, engine, Role.OPERATOR, unit_id=units["west"])
+        number = await _log_call(west)
+    expert = await add_expert(engine, name="西湖 王老师", unit_id=units["west"])
+    before = await _west_state(engine, number, expert.id, west_operator.id)
+    secrets_of_west = [number, "西湖 王老师", west_operator.username, expert.feed_token, PHONE[-4:]]
+
+    identifiers = {
+        "number": number,
+        "expert_id": str(expert.id),
+        "user_id": str(west_operator.id),
+        "session_id": "1",  # west's operator's first login session
+    }
+    routes = [(p, m) for p, m, guards in _routes(app) if guards and not _is_public(p)]
+    assert len(routes) >= 25
+    walked = 0
+    for role in Role:
+        async with AsyncTestClient(app=app) as east:
+            await log_in(east, engine, role, unit_id=units["east"])
+            token = east.cookies.get("fh_csrf") or ""
+            for path, method in routes:
+                concrete = re.sub(r"\{(\w+):\w+\}", lambda m: identifiers.get(m.group(1), "1"), path)
+                form = {"_csrf_token": token, "case_number": number, "call_id": "1", "starts_at": ""}
+                response = await (
+                    east.post(concrete, data=form, follow_redirects=False)
+                    if method == "POST"
+                    else east.get(concrete, follow_redirects=False)
+                )
+                walked += 1
+                where = (role, method, concrete, response.status_code)
+                if concrete != path:  # it names one of west's things: it must not be found
+                    assert response.status_code in {400, 403, 404}, where
+                # What the request itself carried (its URL, a re-shown form) may be echoed; nothing else.
+                sent = {concrete, *form.values()} if method == "POST" else {concrete}
+                leaked = [s for s in secrets_of_west if s in response.text and not any(s in x for x in sent)]
+                assert leaked == [], (*where, leaked)
+    assert walked >= 5 * 25
+    assert await _west_state(engine, number, expert.id, west_operator.id) == before
+
+
+async def _west_state(engine, number: str, expert_id: int, user_id: int) -> tuple[object, ...]:
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        parts = [
+            "SELECT COUNT(*) FROM hotline_call",
+            "SELECT urgency FROM referral_case WHERE number = :n",
+            "SELECT feed_token FROM expert WHERE id = :e",
+            "SELECT is_active FROM staff_user WHERE id = :u",
+            "SELECT COUNT(*) FROM appointment",
+            "SELECT COUNT(*) FROM login_session WHERE user_id = :u",
+            "SELECT COUNT(*) FROM audit_event WHERE object_id = :n",
+        ]
+        query = "SELECT " + ", ".join(f"({part})" for part in parts)
+        row = await conn.execute(text(query), {"n": number, "e": expert_id, "u": user_id})
+        return tuple(row.one())
