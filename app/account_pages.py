@@ -15,7 +15,7 @@ from litestar.response import Redirect, Template
 
 from app.pages import home_for
 from core.accounts import StaffUser, change_password
-from core.audit import record_audit
+from core.audit import record_staff_act
 from core.db import DbSession
 from core.errors import FormInvalid
 from core.http import client_ip
@@ -71,19 +71,6 @@ def _page(
     )
 
 
-def _audit(db: DbSession, request: StaffRequest, action: str) -> None:
-    user = request.user
-    record_audit(
-        db,
-        actor_id=user.id,
-        actor_label=user.username,
-        action=action,
-        object_type="staff_user",
-        object_id=user.id or 0,
-        client_ip=client_ip(request),
-    )
-
-
 class AccountPages(Controller):
     path = "/account"
     guards = (requires_login_only,)
@@ -102,7 +89,7 @@ class AccountPages(Controller):
             await change_password(db, user, current=data.current_password, new=data.new_password)
         except FormInvalid as exc:
             return _page(request, settings, status_code=400, password_errors=exc.errors)
-        _audit(db, request, "account.password_changed")
+        record_staff_act(db, request.user, "account.password_changed", client_ip=client_ip(request))
         await db.commit()
         if user.owes_setup(require_2fa=settings.require_2fa):
             return Redirect(request.app.route_reverse("account:security"), status_code=303)
@@ -124,6 +111,6 @@ class AccountPages(Controller):
                 N_("That code is not right. Check the time on your phone and try the next code.")
             )
             return _page(request, settings, status_code=400, enrol_error=message, secret=data.secret)
-        _audit(db, request, "account.2fa_enrolled")
+        record_staff_act(db, request.user, "account.2fa_enrolled", client_ip=client_ip(request))
         await db.commit()
         return _page(request, settings, recovery_codes=codes)

@@ -17,7 +17,7 @@ from core.accounts import (
     start_login_session,
     user_awaiting_second_factor,
 )
-from core.audit import record_audit
+from core.audit import record_audit, record_staff_act
 from core.db import AsyncSession, utcnow
 from core.errors import UserFacingError
 from core.i18n import N_
@@ -77,7 +77,7 @@ async def log_in(session: AsyncSession, *, username: str, password: str, client_
         )
     pending = user.has_second_factor
     token = await start_login_session(session, user, second_factor_pending=pending)
-    _audit_login(session, user, "login.password_ok" if pending else "login", client_ip)
+    record_staff_act(session, user, "login.password_ok" if pending else "login", client_ip=client_ip)
     if not pending:
         user.last_login_at = utcnow()
     await session.commit()
@@ -112,21 +112,11 @@ async def give_second_factor(
     await complete_second_factor(session, session_token)
     user.last_login_at = utcnow()
     # A spent recovery code is its own audited act: the owner has lost the phone, or someone has the codes.
-    _audit_login(session, user, "login.recovery_code" if used == "recovery" else "login", client_ip)
+    record_staff_act(
+        session, user, "login.recovery_code" if used == "recovery" else "login", client_ip=client_ip
+    )
     await session.commit()
     return user
-
-
-def _audit_login(session: AsyncSession, user: StaffUser, action: str, client_ip: str | None) -> None:
-    record_audit(
-        session,
-        actor_id=user.id,
-        actor_label=user.username,
-        action=action,
-        object_type="staff_user",
-        object_id=user.id or 0,
-        client_ip=client_ip,
-    )
 
 
 async def log_out(session: AsyncSession, session_token: str | None) -> None:

@@ -23,7 +23,7 @@ from core.accounts import (
     hash_password,
     normalize_username,
 )
-from core.audit import record_audit
+from core.audit import record_staff_act
 from core.db import AsyncSession, get_by_outside_id, utcnow
 from core.errors import FormInvalid, NotFound
 from core.i18n import N_
@@ -108,18 +108,6 @@ def _temporary_password() -> str:
     return secrets.token_urlsafe(12)  # 16 characters, 96 bits: passes the policy, used once
 
 
-def _audit(session: AsyncSession, admin: StaffUser, action: str, user_id: int, client_ip: str | None) -> None:
-    record_audit(
-        session,
-        actor_id=admin.id,
-        actor_label=admin.username,
-        action=action,
-        object_type="staff_user",
-        object_id=user_id,
-        client_ip=client_ip,
-    )
-
-
 async def add_staff(
     session: AsyncSession, admin: StaffUser, form: StaffForm, *, client_ip: str | None
 ) -> tuple[StaffUser, str]:
@@ -140,7 +128,7 @@ async def add_staff(
         unit_id=unit_id,
     )
     user.must_change_password = True
-    _audit(session, admin, "staff.add", user.id or 0, client_ip)
+    record_staff_act(session, admin, "staff.add", staff_user_id=user.id or 0, client_ip=client_ip)
     await session.commit()
     return user, password
 
@@ -155,7 +143,7 @@ async def edit_staff(
     user.display_name = " ".join(form.display_name.split())[:100] or user.username
     user.role, user.unit_id = role, unit_id
     session.add(user)
-    _audit(session, admin, "staff.edit", user_id, client_ip)
+    record_staff_act(session, admin, "staff.edit", staff_user_id=user_id, client_ip=client_ip)
     await session.commit()
     return user
 
@@ -171,7 +159,13 @@ async def set_active(
     session.add(user)
     if not active:
         await end_all_sessions_of(session, user_id)
-    _audit(session, admin, "staff.activate" if active else "staff.deactivate", user_id, client_ip)
+    record_staff_act(
+        session,
+        admin,
+        "staff.activate" if active else "staff.deactivate",
+        staff_user_id=user_id,
+        client_ip=client_ip,
+    )
     await session.commit()
     return user
 
@@ -187,7 +181,7 @@ async def reset_password(
     user.must_change_password = True
     session.add(user)
     await end_all_sessions_of(session, user_id)
-    _audit(session, admin, "staff.password_reset", user_id, client_ip)
+    record_staff_act(session, admin, "staff.password_reset", staff_user_id=user_id, client_ip=client_ip)
     await session.commit()
     return user, password
 
@@ -198,7 +192,7 @@ async def reset_two_factor(
     user = await _staff_in_scope(session, admin, user_id)
     await reset_second_factor(session, user_id)
     await end_all_sessions_of(session, user_id)
-    _audit(session, admin, "staff.2fa_reset", user_id, client_ip)
+    record_staff_act(session, admin, "staff.2fa_reset", staff_user_id=user_id, client_ip=client_ip)
     await session.commit()
     await session.refresh(user)
     return user
@@ -229,5 +223,5 @@ async def end_session(
     if row is None or row.user_id != user_id:
         raise NotFound(N_("No such session."))
     await session.delete(row)
-    _audit(session, admin, "staff.session_end", user_id, client_ip)
+    record_staff_act(session, admin, "staff.session_end", staff_user_id=user_id, client_ip=client_ip)
     await session.commit()

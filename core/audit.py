@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Field, SQLModel
 
 from core.db import AsyncSession, UTCDateTime, utcnow
 
-__all__ = ["AuditEvent", "record_audit"]
+if TYPE_CHECKING:
+    from core.accounts import StaffUser
+
+__all__ = ["AuditEvent", "record_audit", "record_staff_act"]
 
 
 class AuditEvent(SQLModel, table=True):
@@ -53,3 +56,25 @@ def record_audit(
     )
     session.add(event)
     return event
+
+
+def record_staff_act(
+    session: AsyncSession,
+    actor: StaffUser,
+    action: str,
+    *,
+    staff_user_id: int | None = None,
+    client_ip: str | None,
+) -> AuditEvent:
+    """An act on a staff account (a login, a password change, an administrator's change): by `actor`, on
+    `staff_user_id` (the actor's own account when not given)."""
+    target = actor.id if staff_user_id is None else staff_user_id
+    return record_audit(
+        session,
+        actor_id=actor.id,
+        actor_label=actor.username,
+        action=action,
+        object_type="staff_user",
+        object_id=target or 0,
+        client_ip=client_ip,
+    )
