@@ -5,22 +5,40 @@ from core.accounts import LoginSession, StaffUser
 from core.audit import AuditEvent
 from core.two_factor import RecoveryCode
 from core.units import OrgUnit
+from hotline.casework_models import (
+    Agency,
+    CaseEvent,
+    ChildFlag,
+    HelpPlan,
+    MandatoryReport,
+    Referral,
+    StaffAlert,
+    Task,
+)
 from hotline.models import Call, CaseNumberCounter, ReferralCase
 from notifications.models import OutboxMessage, SmsOptOut
 
 __all__ = [
+    "Agency",
     "Appointment",
     "AuditEvent",
     "AvailabilityRule",
     "Call",
+    "CaseEvent",
     "CaseNumberCounter",
+    "ChildFlag",
     "Expert",
+    "HelpPlan",
     "LoginSession",
+    "MandatoryReport",
     "OrgUnit",
     "OutboxMessage",
     "RecoveryCode",
+    "Referral",
     "ReferralCase",
     "Site",
     "SmsOptOut",
+    "StaffAlert",
     "StaffUser",
+    "Task",
 ]

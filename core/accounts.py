@@ -74,6 +74,10 @@ class StaffUser(SQLModel, table=True):
     totp_secret_ciphertext: str | None = None
     totp_enabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     totp_last_step: int | None = None
+    # A mobile for alerts (a mandatory report to make, something turned red), encrypted; supervisors mark
+    # themselves on duty, and the on-duty supervisors of a case's unit and above get its alerts by SMS.
+    mobile_ciphertext: str | None = None
+    on_duty: bool = False
 
     def has_role(self, *roles: Role | str) -> bool:
         return self.is_active and (self.role in roles)

@@ -143,6 +143,22 @@ class Settings:
         env="OUTBOX_MAX_ATTEMPTS",
         help="tries before an SMS is marked failed (backoff 30 s doubling, ≤ 1 h; one-time codes from 5 s)",
     )
+    mandatory_report_deadline_hours: int = _setting(
+        0,
+        env="MANDATORY_REPORT_DEADLINE_HOURS",
+        help="hours after it arises that a mandatory report shows red; `0` means the end of the same day",
+    )
+    light_amber_hours: int = _setting(
+        24, env="LIGHT_AMBER_HOURS", help="a task, referral or report due within this many hours shows amber"
+    )
+    lights_check_seconds: int = _setting(
+        300,
+        env="LIGHTS_CHECK_SECONDS",
+        help="how often the job that alerts owners and supervisors of items just turned red runs",
+    )
+    agency_link_days: int = _setting(
+        90, env="AGENCY_LINK_DAYS", help="days an agency's referral link works after it was sent"
+    )
 
     @property
     def embedded_jobs(self) -> bool:

@@ -238,6 +238,7 @@ async def log_call(
                 urgency=call.urgency,
                 child_age_band=call.child_age_band,
                 created_by_id=actor_id,
+                owner_id=actor_id,  # whoever opens a case carries it until a supervisor reassigns it
                 created_at=now,
                 updated_at=now,
             )

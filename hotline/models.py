@@ -8,6 +8,7 @@ from sqlalchemy import Column, String
 from sqlmodel import Field, SQLModel
 
 from core.db import UTCDateTime, utcnow
+from hotline.case_terms import RiskLevel
 from hotline.taxonomy import CaseStatus
 
 __all__ = ["Call", "CaseNumberCounter", "ReferralCase"]
@@ -37,6 +38,21 @@ class ReferralCase(SQLModel, table=True):
     created_by_id: int = Field(foreign_key="staff_user.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The operator who carries the case; a supervisor reassigns. None only for cases from before owners.
+    owner_id: int | None = Field(default=None, foreign_key="staff_user.id", index=True)
+    # Triage (hotline.case_terms): the child's risk, apart from one call's urgency, and why.
+    risk_level: str = Field(default=RiskLevel.UNASSESSED, max_length=20, index=True)
+    risk_reason_ciphertext: str | None = None
+    # The child, to the minimum the work needs (PIPL): no name unless given, and then encrypted.
+    child_sex: str = Field(default="unknown", max_length=10)
+    child_age: int | None = None
+    child_school_stage: str = Field(default="unknown", max_length=20)
+    child_district: str = Field(default="", max_length=60)
+    child_name_ciphertext: str | None = None
+    # Closure (办结): an outcome and a summary; a closed case is read-only until a supervisor reopens it.
+    outcome: str | None = Field(default=None, max_length=30)
+    closing_summary_ciphertext: str | None = None
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Call(SQLModel, table=True):

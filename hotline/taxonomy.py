@@ -82,24 +82,28 @@ class CaseStatus(StrEnum):
     ACCEPTED = "accepted"  # 已受理
     IN_PROGRESS = "in_progress"  # 处理中
     REFERRED = "referred"  # 已转介, awaiting an agency's feedback
+    FOLLOW_UP = "follow_up"  # 跟进中
     CLOSED = "closed"  # 已办结
 
 
 CASE_STATUSES: dict[str, str] = {
     CaseStatus.ACCEPTED: N_("Accepted"),
-    CaseStatus.REFERRED: N_("Referred"),
     CaseStatus.IN_PROGRESS: N_("In progress"),
+    CaseStatus.REFERRED: N_("Referred"),
+    CaseStatus.FOLLOW_UP: N_("Follow-up"),
     CaseStatus.CLOSED: N_("Closed"),
 }
 
 _C = CaseStatus
-# 受理 → 处理 → 转介 → 办结; a supervisor may reopen a closed case (the referral-case work adds who may).
+# 受理 → 处理 → 转介 → 跟进 → 办结, with steps back while the work goes on. Only a supervisor reopens a
+# closed case, with a reason (hotline.case_lifecycle says who may take which edge).
 CASE_TRANSITIONS = Transitions(
     "referral case",
     {
-        _C.ACCEPTED: {_C.IN_PROGRESS, _C.REFERRED, _C.CLOSED},
-        _C.IN_PROGRESS: {_C.REFERRED, _C.CLOSED},
-        _C.REFERRED: {_C.IN_PROGRESS, _C.CLOSED},
+        _C.ACCEPTED: {_C.IN_PROGRESS, _C.REFERRED, _C.FOLLOW_UP, _C.CLOSED},
+        _C.IN_PROGRESS: {_C.REFERRED, _C.FOLLOW_UP, _C.CLOSED},
+        _C.REFERRED: {_C.IN_PROGRESS, _C.FOLLOW_UP, _C.CLOSED},
+        _C.FOLLOW_UP: {_C.IN_PROGRESS, _C.REFERRED, _C.CLOSED},
         _C.CLOSED: {_C.IN_PROGRESS},
     },
 )

@@ -29,6 +29,8 @@ class MessageKind(StrEnum):
     BOOKING_CONFIRMED = "booking_confirmed"
     BOOKING_CANCELLED = "booking_cancelled"
     REMINDER = "reminder"
+    STAFF_ALERT = "staff_alert"  # to an on-duty supervisor or a case owner: a case number, what is needed
+    REFERRAL_LINK = "referral_link"  # to an agency contact: a referral's secret link
 
 
 # Which SMS go first when many are due at once (after an outage): lower goes sooner. A parent waits on the
@@ -38,6 +40,9 @@ SEND_PRIORITY: dict[str, int] = {
     MessageKind.BOOKING_CONFIRMED: 1,
     MessageKind.BOOKING_CANCELLED: 1,
     MessageKind.REMINDER: 2,
+    # A child may be in danger now: an alert goes before anything but a code a parent is waiting for.
+    MessageKind.STAFF_ALERT: 0,
+    MessageKind.REFERRAL_LINK: 1,
 }
 
 

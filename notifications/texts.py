@@ -24,6 +24,8 @@ SMS_KINDS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.BOOKING_CONFIRMED: ("expert_name", "when", "mode_label", "place", "manage_url"),
     MessageKind.BOOKING_CANCELLED: ("expert_name", "when", "book_url"),
     MessageKind.REMINDER: ("expert_name", "when", "mode_label", "place", "manage_url"),
+    MessageKind.STAFF_ALERT: ("text",),
+    MessageKind.REFERRAL_LINK: ("unit_name", "due_on", "url"),
 }
 
 

@@ -63,6 +63,7 @@ def test_a_closed_case_is_only_ever_reopened_and_every_status_has_a_label():
         CaseStatus.ACCEPTED,
         CaseStatus.IN_PROGRESS,
         CaseStatus.REFERRED,
+        CaseStatus.FOLLOW_UP,
     )
     assert [t for t in CaseStatus if CASE_TRANSITIONS.allowed(CaseStatus.CLOSED, t)] == [
         CaseStatus.IN_PROGRESS
