@@ -16,15 +16,16 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, URLEn
 from litestar.response import Redirect, Template
 
 from core.accounts import Role
-from core.db import DbSession
+from core.db import AsyncSession, DbSession, utcnow
 from core.errors import FormInvalid, error_responses
 from core.http import client_ip
 from core.i18n import gettext
-from core.privacy import CipherDep
-from core.settings import SettingsDep
+from core.privacy import CipherDep, FieldCipher
+from core.settings import Settings, SettingsDep
 from hotline.case_booking_routes import CaseBookingPages
 from hotline.case_history import case_history
-from hotline.case_views import CaseDetail, CaseFilters, CasePage, list_cases, read_case
+from hotline.case_sections import SectionContext, load_case_sections
+from hotline.case_views import CaseDetail, CaseFilters, CasePage, find_case, list_cases, read_case
 from hotline.intake import CallIntake, log_call
 from hotline.page_helpers import StaffRequest, hotline_staff_only, page_helpers
 from hotline.repeat_callers import RelatedCase
@@ -99,6 +100,7 @@ class HotlinePages(Controller):
         self,
         request: StaffRequest,
         db: DbSession,
+        settings: SettingsDep,
         cipher: CipherDep,
         number: FromPath[str],
         logged: FromQuery[int | None] = None,
@@ -107,24 +109,14 @@ class HotlinePages(Controller):
         detail = await read_case(
             db, cipher, number=number, actor=request.user, client_ip=client_ip(request), via="page"
         )
-        # Supervisors see who read or changed the case (the reading just recorded included).
-        history = await case_history(db, detail.number) if request.user.role == Role.SUPERVISOR else None
-        return Template(
-            template_name="hotline/case.html",
-            context={
-                **page_helpers(),
-                "case": detail,
-                "just_logged": logged,
-                "just_booked": booked,
-                "history": history,
-            },
-        )
+        return await _case_page(request, db, settings, cipher, detail, just_logged=logged, just_booked=booked)
 
     @post("/cases/{number:str}/reveal-phone", name="hotline:reveal_phone", status_code=200)
     async def reveal_phone(
         self,
         request: StaffRequest,
         db: DbSession,
+        settings: SettingsDep,
         cipher: CipherDep,
         number: FromPath[str],
         data: URLEncodedBody[RevealPhone],
@@ -140,10 +132,41 @@ class HotlinePages(Controller):
             via="page",
             reveal_phone_of_call=data.call_id,
         )
-        return Template(
-            template_name="hotline/case.html",
-            context={**page_helpers(), "case": detail, "just_logged": None, "just_booked": None},
-        )
+        return await _case_page(request, db, settings, cipher, detail)
+
+
+async def _case_page(
+    request: StaffRequest,
+    db: AsyncSession,
+    settings: Settings,
+    cipher: FieldCipher,
+    detail: CaseDetail,
+    *,
+    just_logged: int | None = None,
+    just_booked: int | None = None,
+) -> Template:
+    """The case page around a case already read (and audited): its sections, and for supervisors who
+    read or changed the case (the reading just recorded included)."""
+    history = await case_history(db, detail.number) if request.user.role == Role.SUPERVISOR else None
+    context = SectionContext(
+        session=db,
+        cipher=cipher,
+        settings=settings,
+        case=await find_case(db, detail.number, request.user),
+        viewer=request.user,
+        now=utcnow(),
+    )
+    return Template(
+        template_name="hotline/case.html",
+        context={
+            **page_helpers(),
+            **await load_case_sections(context),
+            "case": detail,
+            "just_logged": just_logged,
+            "just_booked": just_booked,
+            "history": history,
+        },
+    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,46 @@
+"""The parts of a case page that other modules contribute (the mandatory report, referrals, tasks):
+each is an async loader that returns template context, and a partial template
+`templates/hotline/case_sections/<name>.html` that renders it. The case page handler runs every loader
+after the audited read of the case, so no section can show case content without a `case.read` row."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.accounts import StaffUser
+from core.db import AsyncSession
+from core.privacy import FieldCipher
+from core.settings import Settings
+from hotline.models import ReferralCase
+
+__all__ = ["CaseSection", "SectionContext", "load_case_sections"]
+
+
+@dataclass(frozen=True)
+class SectionContext:
+    session: AsyncSession
+    cipher: FieldCipher
+    settings: Settings
+    case: ReferralCase  # found within the viewer's scope
+    viewer: StaffUser
+    now: datetime
+
+
+# Returns the context its partial template reads, under keys of its own.
+CaseSection = Callable[[SectionContext], Awaitable[dict[str, Any]]]
+
+
+def _sections() -> list[CaseSection]:
+    """The sections, in page order. Imported here, not at module level, so a section module may itself
+    import the case views without a cycle."""
+    return []
+
+
+async def load_case_sections(context: SectionContext) -> dict[str, Any]:
+    loaded: dict[str, Any] = {}
+    for section in _sections():
+        loaded.update(await section(context))
+    return loaded
