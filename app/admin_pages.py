@@ -8,10 +8,11 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from app import staff_admin
+from app import staff_admin, unit_admin
 from app.audit_viewer import AUDIT_PAGE_SIZE, AuditFilters, search_audit
-from app.staff_admin import StaffForm
-from core.accounts import Role, StaffUser
+from app.staff_admin import StaffFilters, StaffForm
+from app.unit_admin import UnitForm
+from core.accounts import ROLE_LABELS, Role, StaffUser
 from core.db import DbSession
 from core.errors import FormInvalid
 from core.http import client_ip
@@ -20,7 +21,7 @@ from core.security import requires_roles
 from core.settings import SettingsDep
 from core.units import UNIT_KINDS
 
-__all__ = ["AuditLog", "StaffAdministration"]
+__all__ = ["AuditLog", "StaffAdministration", "UnitAdministration"]
 
 StaffRequest = Request[StaffUser, Any, Any]
 _PRIVATE = {"Cache-Control": "no-store"}  # temporary passwords must not stay in a cache
@@ -30,6 +31,7 @@ async def _list_page(
     request: StaffRequest,
     db: DbSession,
     *,
+    filters: StaffFilters = StaffFilters(),
     form: StaffForm | None = None,
     errors: dict[str, str] | None = None,
     created: tuple[StaffUser, str] | None = None,
@@ -38,9 +40,11 @@ async def _list_page(
     return Template(
         template_name="admin/users.html",
         context={
-            "rows": await staff_admin.list_staff(db, request.user),
+            "rows": await staff_admin.list_staff(db, request.user, filters),
             "units": await staff_admin.units_for(db, request.user),
             "roles": staff_admin.ROLE_NAMES,
+            "role_labels": ROLE_LABELS,
+            "filters": filters,
             "unit_kinds": UNIT_KINDS,
             "form": form or StaffForm(role=Role.OPERATOR.value, unit_id=str(request.user.unit_id)),
             "errors": {field: gettext(message) for field, message in (errors or {}).items()},
@@ -69,6 +73,7 @@ async def _user_page(
             "sessions": sessions,
             "units": await staff_admin.units_for(db, request.user),
             "roles": staff_admin.ROLE_NAMES,
+            "role_labels": ROLE_LABELS,
             "errors": {field: gettext(message) for field, message in (errors or {}).items()},
             "temporary_password": temporary_password,
             "is_self": user_id == request.user.id,
@@ -88,8 +93,17 @@ class StaffAdministration(Controller):
     include_in_schema = False
 
     @get("/", name="admin:users")
-    async def users(self, request: StaffRequest, db: DbSession) -> Template:
-        return await _list_page(request, db)
+    async def users(
+        self,
+        request: StaffRequest,
+        db: DbSession,
+        q: FromQuery[str] = "",
+        role: FromQuery[str] = "",
+        unit: FromQuery[str] = "",
+        status: FromQuery[str] = "",
+    ) -> Template:
+        filters = StaffFilters.checked(q=q, role=role, unit=unit, status=status)
+        return await _list_page(request, db, filters=filters)
 
     @post("/", name="admin:add")
     async def add(self, request: StaffRequest, db: DbSession, data: URLEncodedBody[StaffForm]) -> Template:
@@ -152,6 +166,84 @@ class StaffAdministration(Controller):
     ) -> Redirect:
         await staff_admin.end_session(db, request.user, user_id, session_id, client_ip=client_ip(request))
         return _back_to(request, user_id)
+
+
+async def _units_page(
+    request: StaffRequest,
+    db: DbSession,
+    *,
+    form: UnitForm | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    return Template(
+        template_name="admin/units.html",
+        context={
+            "rows": await unit_admin.unit_tree(db, request.user),
+            "unit_kinds": UNIT_KINDS,
+            "form": form or UnitForm(parent_id=str(request.user.unit_id)),
+            "errors": {field: gettext(message) for field, message in (errors or {}).items()},
+        },
+        status_code=status_code,
+    )
+
+
+class UnitAdministration(Controller):
+    """Units below an administrator's own: add, rename, reclassify, deactivate (app.unit_admin)."""
+
+    path = "/admin/units"
+    guards = (requires_roles(Role.ADMIN),)
+    include_in_schema = False
+
+    @get("/", name="admin:units")
+    async def units(self, request: StaffRequest, db: DbSession) -> Template:
+        return await _units_page(request, db)
+
+    @post("/", name="admin:add_unit")
+    async def add(
+        self, request: StaffRequest, db: DbSession, data: URLEncodedBody[UnitForm]
+    ) -> Template | Redirect:
+        try:
+            await unit_admin.add_unit(db, request.user, data, client_ip=client_ip(request))
+        except FormInvalid as exc:
+            await db.rollback()
+            return await _units_page(request, db, form=data, errors=exc.errors, status_code=400)
+        return Redirect(request.app.route_reverse("admin:units"), status_code=303)
+
+    @post("/{unit_id:int}", name="admin:edit_unit")
+    async def edit(
+        self, request: StaffRequest, db: DbSession, unit_id: FromPath[int], data: URLEncodedBody[UnitForm]
+    ) -> Template | Redirect:
+        try:
+            await unit_admin.edit_unit(db, request.user, unit_id, data, client_ip=client_ip(request))
+        except FormInvalid as exc:
+            await db.rollback()
+            return await _units_page(request, db, errors=exc.errors, status_code=400)
+        return Redirect(request.app.route_reverse("admin:units"), status_code=303)
+
+    @post("/{unit_id:int}/deactivate", name="admin:deactivate_unit")
+    async def deactivate(
+        self, request: StaffRequest, db: DbSession, unit_id: FromPath[int]
+    ) -> Template | Redirect:
+        return await self._set_active(request, db, unit_id, active=False)
+
+    @post("/{unit_id:int}/activate", name="admin:activate_unit")
+    async def activate(
+        self, request: StaffRequest, db: DbSession, unit_id: FromPath[int]
+    ) -> Template | Redirect:
+        return await self._set_active(request, db, unit_id, active=True)
+
+    async def _set_active(
+        self, request: StaffRequest, db: DbSession, unit_id: int, *, active: bool
+    ) -> Template | Redirect:
+        try:
+            await unit_admin.set_unit_active(
+                db, request.user, unit_id, active=active, client_ip=client_ip(request)
+            )
+        except FormInvalid as exc:
+            await db.rollback()
+            return await _units_page(request, db, errors=exc.errors, status_code=400)
+        return Redirect(request.app.route_reverse("admin:units"), status_code=303)
 
 
 class AuditLog(Controller):

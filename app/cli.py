@@ -84,6 +84,36 @@ async def _add_user(
     await engine.dispose()
 
 
+async def _units(settings: Settings, args: argparse.Namespace) -> None:
+    """`units list` prints the tree; `units add` adds a unit (a top unit when no --parent is given: the
+    one way to start a second tree, which the web pages never do)."""
+    from core.db import create_engine, create_sessionmaker
+    from core.units import UNIT_KINDS, UnitKind, create_unit, units_within
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            if args.action == "add":
+                if args.kind not in UNIT_KINDS:
+                    raise ValueError(f"--kind must be one of {', '.join(UNIT_KINDS)}")
+                unit = await create_unit(
+                    session,
+                    name=args.name,
+                    kind=UnitKind(args.kind),
+                    region_code=args.region,
+                    parent_id=args.parent,
+                )
+                await session.commit()
+                print(f"added unit {unit.id} {unit.name} ({unit.path})")
+            else:
+                for unit in await units_within(session, "/"):
+                    indent = "  " * (unit.path.count("/") - 2)
+                    state = "" if unit.active else " [deactivated]"
+                    print(f"{unit.id:>5} {indent}{unit.name} {unit.kind} {unit.region_code}{state}")
+    finally:
+        await engine.dispose()
+
+
 def _demo(settings: Settings) -> None:
     from app.demo import seed_demo
 
@@ -121,6 +151,14 @@ def main(argv: list[str] | None = None) -> None:
         default=DEFAULT_UNIT_ID,
         help="id of the organisation unit (default: the top unit, 1)",
     )
+    units = sub.add_parser("units", help="organisation units")
+    units_sub = units.add_subparsers(dest="action", required=True)
+    units_sub.add_parser("list", help="print the tree of units with their ids")
+    add_unit = units_sub.add_parser("add", help="add a unit")
+    add_unit.add_argument("name")
+    add_unit.add_argument("--kind", required=True, help="youth_league_12355, womens_federation, …")
+    add_unit.add_argument("--region", required=True, help="six-digit administrative division code")
+    add_unit.add_argument("--parent", type=int, help="id of the unit above (none: a new top unit)")
     sub.add_parser("demo", help="create demo staff, experts and availability; print URLs and logins")
     args = parser.parse_args(argv)
 
@@ -147,6 +185,13 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as exc:  # no such unit
             sys.exit(f"family-hotline: {exc}")
         print(f"added {args.role} {args.username}")
+    elif args.command == "units":
+        try:
+            asyncio.run(_units(settings, args))
+        except FormInvalid as exc:
+            sys.exit("family-hotline: " + " ".join(exc.errors.values()))
+        except ValueError as exc:
+            sys.exit(f"family-hotline: {exc}")
     elif args.command == "demo":
         _demo(settings)
 

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import col, select
 
 from core.accounts import (
@@ -31,6 +31,7 @@ from core.two_factor import reset_second_factor
 from core.units import OrgUnit, get_visible, units_within, visible_to
 
 __all__ = [
+    "StaffFilters",
     "StaffForm",
     "StaffRow",
     "add_staff",
@@ -56,6 +57,29 @@ class StaffForm:
 
 
 @dataclass(frozen=True)
+class StaffFilters:
+    """The staff list's filters; empty means "all"."""
+
+    q: str = ""  # part of a username or a name
+    role: str = ""
+    unit: str = ""  # a unit id, as text from the query string
+    status: str = ""  # "active" | "deactivated"
+
+    @classmethod
+    def checked(cls, *, q: str, role: str, unit: str, status: str) -> StaffFilters:
+        errors: dict[str, str] = {}
+        if role and role not in ROLE_NAMES:
+            errors["role"] = N_("This filter value is not one of the choices.")
+        if unit and not unit.isdigit():
+            errors["unit"] = N_("This filter value is not one of the choices.")
+        if status and status not in {"active", "deactivated"}:
+            errors["status"] = N_("This filter value is not one of the choices.")
+        if errors:
+            raise FormInvalid(errors)
+        return cls(q=" ".join(q.split())[:64], role=role, unit=unit, status=status)
+
+
+@dataclass(frozen=True)
 class StaffRow:
     user: StaffUser
     unit: OrgUnit
@@ -68,7 +92,11 @@ async def units_for(session: AsyncSession, admin: StaffUser) -> list[OrgUnit]:
     return [unit for unit in await units_within(session, own.path) if unit.active] if own else []
 
 
-async def list_staff(session: AsyncSession, admin: StaffUser) -> list[StaffRow]:
+async def list_staff(
+    session: AsyncSession, admin: StaffUser, filters: StaffFilters | None = None
+) -> list[StaffRow]:
+    """Staff of the administrator's unit and below, filtered; a unit filter includes the units under it."""
+    filters = filters or StaffFilters()
     live = (
         select(LoginSession.user_id, func.count().label("n"))
         .where(col(LoginSession.expires_at) > utcnow(), col(LoginSession.second_factor_pending).is_(False))
@@ -79,10 +107,29 @@ async def list_staff(session: AsyncSession, admin: StaffUser) -> list[StaffRow]:
         select(StaffUser, OrgUnit, live.c.n)
         .join(OrgUnit, col(OrgUnit.id) == StaffUser.unit_id)
         .join(live, live.c.user_id == StaffUser.id, isouter=True)
-        .where(visible_to(StaffUser.unit_id, admin.unit_id))
+        .where(visible_to(StaffUser.unit_id, admin.unit_id), *_filter_clauses(filters))
         .order_by(col(OrgUnit.path), col(StaffUser.username))
     )
     return [StaffRow(user, unit, count or 0) for user, unit, count in rows.all()]
+
+
+def _filter_clauses(filters: StaffFilters) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if filters.q:
+        pattern = filters.q.lower()
+        clauses.append(
+            or_(
+                col(StaffUser.username).contains(pattern, autoescape=True),
+                col(StaffUser.display_name).contains(filters.q, autoescape=True),
+            )
+        )
+    if filters.role:
+        clauses.append(col(StaffUser.role) == filters.role)
+    if filters.unit:
+        clauses.append(visible_to(StaffUser.unit_id, int(filters.unit)))
+    if filters.status:
+        clauses.append(col(StaffUser.is_active).is_(filters.status == "active"))
+    return clauses
 
 
 async def _staff_in_scope(session: AsyncSession, admin: StaffUser, user_id: int) -> StaffUser:

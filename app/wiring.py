@@ -10,7 +10,7 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.account_pages import AccountPages
-from app.admin_pages import AuditLog, StaffAdministration
+from app.admin_pages import AuditLog, StaffAdministration, UnitAdministration
 from app.pages import Probes, SitePages
 from booking.messages import register_send_checks as booking_send_checks
 from booking.routes import router as booking_router
@@ -34,6 +34,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         SitePages,
         AccountPages,
         StaffAdministration,
+        UnitAdministration,
         AuditLog,
         Probes,
         hotline_router,

@@ -19,6 +19,7 @@ from core.passwords import check_new_password
 from core.units import OrgUnit
 
 __all__ = [
+    "ROLE_LABELS",
     "LoginSession",
     "Role",
     "StaffUser",
@@ -51,6 +52,14 @@ class Role(StrEnum):
     EXPERT = "expert"
     ADMIN = "admin"
 
+
+ROLE_LABELS: dict[str, str] = {
+    Role.OPERATOR: N_("Hotline operator"),
+    Role.SUPERVISOR: N_("Supervisor"),
+    Role.COORDINATOR: N_("Roster coordinator"),
+    Role.EXPERT: N_("Expert"),
+    Role.ADMIN: N_("Administrator"),
+}
 
 # Roles that see across a line or administer staff: a stolen password alone must not open them.
 SECOND_FACTOR_ROLES = frozenset({Role.ADMIN.value, Role.SUPERVISOR.value})

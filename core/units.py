@@ -26,6 +26,7 @@ __all__ = [
     "UNIT_KINDS",
     "OrgUnit",
     "UnitKind",
+    "check_unit_fields",
     "create_unit",
     "get_visible",
     "is_visible",
@@ -90,36 +91,54 @@ def validate_region_code(raw: str) -> str:
     return code
 
 
-async def create_unit(
-    session: AsyncSession,
-    *,
-    name: str,
-    kind: UnitKind,
-    region_code: str,
-    parent_id: int | None,
-) -> OrgUnit:
-    """Add a unit under `parent_id` (None: a new top unit). Joins the caller's transaction."""
+def check_unit_fields(name: str, kind: str, region_code: str) -> tuple[str, UnitKind, str]:
+    """A unit's name (spaces tidied), kind and region code, every problem reported at once."""
     errors: dict[str, str] = {}
     clean_name = " ".join(name.split())
     if not clean_name or len(clean_name) > 120:
         errors["name"] = N_("Enter the unit's name (at most 120 characters).")
-    parent = await get_by_outside_id(session, OrgUnit, parent_id) if parent_id is not None else None
-    if parent_id is not None and (parent is None or not parent.active):
-        errors["parent_id"] = N_("Choose the unit this one belongs to.")
+    if kind not in UNIT_KINDS:
+        errors["kind"] = N_("Choose the kind of unit from the list.")
+    code = ""
     try:
         code = validate_region_code(region_code)
     except FormInvalid as exc:
         errors.update(exc.errors)
     if errors:
         raise FormInvalid(errors)
+    return clean_name, UnitKind(kind), code
+
+
+async def create_unit(
+    session: AsyncSession,
+    *,
+    name: str,
+    kind: UnitKind | str,
+    region_code: str,
+    parent_id: int | None,
+) -> OrgUnit:
+    """Add a unit under `parent_id` (None: a new top unit). Joins the caller's transaction."""
+    parent = await get_by_outside_id(session, OrgUnit, parent_id) if parent_id is not None else None
+    parent_missing = parent_id is not None and (parent is None or not parent.active)
+    try:
+        clean_name, unit_kind, code = check_unit_fields(name, kind, region_code)
+    except FormInvalid as exc:
+        if parent_missing:
+            exc.errors["parent_id"] = _NO_PARENT
+        raise
+    if parent_missing:
+        raise FormInvalid({"parent_id": _NO_PARENT})
     # The path needs the new id: insert with a unique placeholder, then set it in the same transaction.
     placeholder = f"new:{secrets.token_hex(8)}"
-    unit = OrgUnit(name=clean_name, kind=kind, region_code=code, parent_id=parent_id, path=placeholder)
+    unit = OrgUnit(name=clean_name, kind=unit_kind, region_code=code, parent_id=parent_id, path=placeholder)
     session.add(unit)
     await session.flush()
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
     await session.flush()
     return unit
+
+
+_NO_PARENT = N_("Choose the unit this one belongs to.")
 
 
 def visible_to(unit_column: Any, viewer_unit_id: int) -> ColumnElement[bool]:
