@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,9 +16,11 @@ from core.errors import FormInvalid
 from core.i18n import N_
 from core.mainland_formats import InvalidFormat, normalize_mainland_mobile
 from core.privacy import FieldCipher, phone_index
+from core.settings import Settings
 from core.units import visible_to
 from core.vocabulary import CATEGORIES
 from hotline.case_numbers import allocate_case_number
+from hotline.mandatory_reports import ReportNeed, clean_situations, open_report, report_need
 from hotline.models import Call, ReferralCase
 from hotline.repeat_callers import RelatedCase, cases_called_about_from
 from hotline.taxonomy import (
@@ -37,6 +40,7 @@ __all__ = [
     "CallIntake",
     "LoggedCall",
     "ValidCall",
+    "call_intake_from_form",
     "log_call",
     "normalize_case_number",
     "validate_call",
@@ -67,6 +71,37 @@ class CallIntake:
     summary: str | None = None
     caller_phone: str | None = None
     case_number: str | None = None
+    # 疑似侵害: the operator suspects the child is harmed or in danger. Ticking any art. 4 situation
+    # (hotline.case_terms.MANDATORY_REPORT_SITUATIONS) implies it. Either opens a mandatory report.
+    suspected_infringement: bool = False
+    situations: list[str] | None = None
+
+
+_FORM_TEXT_FIELDS = (
+    "line",
+    "caller_type",
+    "category",
+    "urgency",
+    "child_age_band",
+    "summary",
+    "caller_phone",
+    "case_number",
+)
+
+
+def call_intake_from_form(form: Mapping[str, Sequence[str]]) -> CallIntake:
+    """The call form read as a multi-dict: the situations are a group of check boxes, and Litestar's
+    URL-encoded parser would turn one ticked box into a plain string (see booking.roster_routes)."""
+
+    def first(name: str) -> str | None:
+        values = form.get(name) or []
+        return values[0] if values else None
+
+    return CallIntake(
+        **{name: first(name) for name in _FORM_TEXT_FIELDS},
+        suspected_infringement=bool((first("suspected_infringement") or "").strip()),
+        situations=list(form.get("situations") or []),
+    )
 
 
 @dataclass(frozen=True)
@@ -79,6 +114,7 @@ class ValidCall:
     summary: str
     caller_phone_e164: str | None
     case_number: str | None
+    mandatory_report: ReportNeed | None = None  # the call indicates harm: the case must be reported
 
 
 @dataclass(frozen=True)
@@ -89,6 +125,7 @@ class LoggedCall:
     opened_new_case: bool
     # Other cases this number called about; empty for anonymous calls.
     earlier_cases: list[RelatedCase]
+    mandatory_report_opened: bool = False  # this call opened the case's mandatory report
 
 
 def normalize_case_number(raw: str | None) -> str | None:
@@ -152,6 +189,12 @@ def validate_call(intake: CallIntake) -> ValidCall:
     except InvalidFormat as exc:
         errors["case_number"] = str(exc)
 
+    situations: tuple[str, ...] = ()
+    try:
+        situations = clean_situations(intake.situations)
+    except FormInvalid as exc:
+        errors.update(exc.errors)
+
     if errors:
         raise FormInvalid(errors)
     assert line is not None and age_band is not None  # narrowed by the checks above
@@ -164,6 +207,11 @@ def validate_call(intake: CallIntake) -> ValidCall:
         summary=summary,
         caller_phone_e164=phone,
         case_number=case_number,
+        mandatory_report=report_need(
+            category=optional_codes["category"],
+            suspected=bool(intake.suspected_infringement),
+            situations=situations,
+        ),
     )
 
 
@@ -209,11 +257,14 @@ async def log_call(
     timezone: str,
     client_ip: str | None = None,
     now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> LoggedCall:
     """Record one call, in a new case or in the case named by `intake.case_number`.
 
-    Case, call and their audit rows commit together or not at all. Raises FormInvalid (nothing
-    saved) for bad input or an unknown case number.
+    Case, call, their audit rows and, when the call indicates harm, the case's mandatory report with
+    its alerts commit together or not at all. Raises FormInvalid (nothing saved) for bad input or an
+    unknown case number. `settings` gives the report's deadline and the alerts' SMS; without them (a
+    script that passes only the zone) the defaults apply.
     """
     call = validate_call(intake)
     now = now or utcnow()
@@ -283,6 +334,19 @@ async def log_call(
             detail={"case": case_number, "anonymous": phone is None},
             client_ip=client_ip,
         )
+        report_opened = False
+        if call.mandatory_report is not None:
+            new_report = await open_report(
+                session,
+                cipher,
+                settings or _default_settings(timezone),
+                case=case,
+                need=call.mandatory_report,
+                actor=actor,
+                now=now,
+                client_ip=client_ip,
+            )
+            report_opened = new_report.opened
         earlier = await cases_called_about_from(
             session, [index] if index else [], viewer_unit_id=actor.unit_id, excluding_case_id=case_id
         )
@@ -296,4 +360,10 @@ async def log_call(
         call_id=row.id or 0,
         opened_new_case=opened,
         earlier_cases=earlier,
+        mandatory_report_opened=report_opened,
     )
+
+
+def _default_settings(timezone: str) -> Settings:
+    # Only the report's deadline and the alert texts are read from these; no key or database is used.
+    return Settings(database_url="", secret_key="", data_key="", site_timezone=timezone)

@@ -22,11 +22,14 @@ from core.http import client_ip
 from core.i18n import gettext
 from core.privacy import CipherDep, FieldCipher
 from core.settings import Settings, SettingsDep
+from hotline.alert_routes import AlertPages
 from hotline.case_booking_routes import CaseBookingPages
 from hotline.case_history import case_history
 from hotline.case_sections import SectionContext, load_case_sections
+from hotline.case_terms import MANDATORY_REPORT_SITUATIONS
 from hotline.case_views import CaseDetail, CaseFilters, CasePage, find_case, list_cases, read_case
-from hotline.intake import CallIntake, log_call
+from hotline.intake import CallIntake, call_intake_from_form, log_call
+from hotline.mandatory_report_routes import MandatoryReportApi, MandatoryReportPages
 from hotline.page_helpers import StaffRequest, hotline_staff_only, page_helpers
 from hotline.repeat_callers import RelatedCase
 
@@ -42,6 +45,9 @@ def _call_form(intake: CallIntake, errors: dict[str, str], status_code: int = 20
             **page_helpers(),
             "form": intake,
             "errors": {field: gettext(message) for field, message in errors.items()},
+            "situation_choices": [
+                (code, gettext(text)) for code, text in MANDATORY_REPORT_SITUATIONS.items()
+            ],
         },
         status_code=status_code,
     )
@@ -59,13 +65,12 @@ class HotlinePages(Controller):
 
     @post("/calls/new", name="hotline:log_call")
     async def submit_call(
-        self,
-        request: StaffRequest,
-        db: DbSession,
-        settings: SettingsDep,
-        cipher: CipherDep,
-        data: URLEncodedBody[CallIntake],
+        self, request: StaffRequest, db: DbSession, settings: SettingsDep, cipher: CipherDep
     ) -> Template | Redirect:
+        # Read as a multi-dict: the art. 4 situations are a group of check boxes (see
+        # hotline.intake.call_intake_from_form).
+        form = await request.form()
+        data = call_intake_from_form({key: [str(value) for value in form.getall(key)] for key in form})
         try:
             logged = await log_call(
                 db,
@@ -74,6 +79,7 @@ class HotlinePages(Controller):
                 actor=request.user,
                 timezone=settings.site_timezone,
                 client_ip=client_ip(request),
+                settings=settings,
             )
         except FormInvalid as exc:
             return _call_form(data, exc.errors, status_code=400)
@@ -181,6 +187,8 @@ class LoggedCallResponse:
     opened_new_case: bool
     # Other cases this caller's number called about: a repeat caller, shown without decrypting them.
     earlier_cases: list[RelatedCase]
+    # The call indicated harm and opened the case's mandatory report (pending; supervisors alerted).
+    mandatory_report_opened: bool
 
 
 class HotlineApi(Controller):
@@ -203,7 +211,9 @@ class HotlineApi(Controller):
         cipher: CipherDep,
         data: JSONBody[CallIntake],
     ) -> LoggedCallResponse:
-        """Log a call into a new case, or into the case named by `case_number`."""
+        """Log a call into a new case, or into the case named by `case_number`. A call in a harm category,
+        or with `suspected_infringement` or any `situations` (art. 4 codes), opens the case's mandatory
+        report in the same transaction."""
         logged = await log_call(
             db,
             cipher,
@@ -211,12 +221,14 @@ class HotlineApi(Controller):
             actor=request.user,
             timezone=settings.site_timezone,
             client_ip=client_ip(request),
+            settings=settings,
         )
         return LoggedCallResponse(
             case_number=logged.case_number,
             call_id=logged.call_id,
             opened_new_case=logged.opened_new_case,
             earlier_cases=logged.earlier_cases,
+            mandatory_report_opened=logged.mandatory_report_opened,
         )
 
     @get("/cases", name="api:cases", operation_id="ListCases", responses=error_responses(400, 401, 403))
@@ -249,4 +261,14 @@ class HotlineApi(Controller):
         )
 
 
-router = Router(path="/", route_handlers=[HotlinePages, CaseBookingPages, HotlineApi])
+router = Router(
+    path="/",
+    route_handlers=[
+        HotlinePages,
+        CaseBookingPages,
+        MandatoryReportPages,
+        AlertPages,
+        HotlineApi,
+        MandatoryReportApi,
+    ],
+)

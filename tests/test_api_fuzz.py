@@ -52,6 +52,7 @@ from core.accounts import Role
 from core.privacy import FieldCipher
 from core.settings import Settings
 from core.vocabulary import CATEGORIES, MODES
+from hotline.case_terms import MANDATORY_REPORT_SITUATIONS, REPORT_CHANNELS
 from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, CASE_STATUSES, LINES, URGENCIES
 from tests.booking.conftest import add_expert, last_otp
 from tests.conftest import log_in, post_json
@@ -256,12 +257,29 @@ def _steered(path: str, world: World) -> dict[str, dict[str, st.SearchStrategy[A
                 "summary": st.text(min_size=1, max_size=40),
                 "caller_phone": st.one_of(PHONES, st.just("")),
                 "case_number": case_numbers,
+                "suspected_infringement": st.booleans(),
+                "situations": st.lists(_codes(MANDATORY_REPORT_SITUATIONS), max_size=3),
             }
         },
         "/api/cases": {
             "query": {"line": _codes(LINES), "urgency": _codes(URGENCIES), "status": _codes(CASE_STATUSES)}
         },
         "/api/cases/{number}": {"path": {"number": case_numbers}},
+        "/api/cases/{number}/mandatory-report": {"path": {"number": case_numbers}},
+        "/api/cases/{number}/mandatory-report/record": {
+            "path": {"number": case_numbers},
+            "body": {
+                "police_unit": st.sampled_from(["西湖区公安分局", "110", ""]),
+                "channel": _codes(REPORT_CHANNELS),
+                "reported_at": ANY_TIME,
+                "receipt_number": st.text(max_size=70),
+                "police_response": st.text(max_size=40),
+            },
+        },
+        "/api/cases/{number}/mandatory-report/open": {
+            "path": {"number": case_numbers},
+            "body": {"situations": st.lists(_codes(MANDATORY_REPORT_SITUATIONS), max_size=3)},
+        },
         "/api/experts/{expert_id}/slots": {"path": {"expert_id": st.just(world.expert_id)}},
         "/api/bookings": {
             "body": {
@@ -326,6 +344,9 @@ async def test_the_fuzzed_document_is_the_one_the_app_serves(client: AsyncTestCl
         "/api/calls",
         "/api/cases",
         "/api/cases/{number}",
+        "/api/cases/{number}/mandatory-report",
+        "/api/cases/{number}/mandatory-report/open",
+        "/api/cases/{number}/mandatory-report/record",
         "/api/experts",
         "/api/experts/{expert_id}/slots",
         "/api/bookings",
