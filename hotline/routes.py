@@ -22,12 +22,15 @@ from core.http import client_ip
 from core.i18n import gettext
 from core.privacy import CipherDep, FieldCipher
 from core.settings import Settings, SettingsDep
+from hotline.agency_link_routes import AgencyLinkPages
+from hotline.agency_pages import AgencyPages
 from hotline.case_booking_routes import CaseBookingPages
 from hotline.case_history import case_history
 from hotline.case_sections import SectionContext, load_case_sections
 from hotline.case_views import CaseDetail, CaseFilters, CasePage, find_case, list_cases, read_case
 from hotline.intake import CallIntake, log_call
 from hotline.page_helpers import StaffRequest, hotline_staff_only, page_helpers
+from hotline.referral_routes import ReferralApi, ReferralPages
 from hotline.repeat_callers import RelatedCase
 
 __all__ = ["HotlineApi", "HotlinePages", "LoggedCallResponse", "router"]
@@ -249,4 +252,15 @@ class HotlineApi(Controller):
         )
 
 
-router = Router(path="/", route_handlers=[HotlinePages, CaseBookingPages, HotlineApi])
+router = Router(
+    path="/",
+    route_handlers=[
+        HotlinePages,
+        CaseBookingPages,
+        HotlineApi,
+        AgencyPages,
+        ReferralPages,
+        ReferralApi,
+        AgencyLinkPages,
+    ],
+)

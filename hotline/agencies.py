@@ -1,0 +1,213 @@
+"""The agency directory (转介机构): the bodies a unit refers cases to, with the contact who receives the
+link, and how many working days they are expected to take to report back.
+
+Scope rule: a unit *uses* (chooses in a referral, reads in the directory) the agencies of its own unit
+and of every unit above it — a province's public-security contact serves each district below — but
+*edits* only the agencies of its own unit and the units below it, as with every other record
+(`core.units.visible_to`). A sibling unit's agencies are neither usable nor visible: 404.
+
+Contact name and phone are personal data: stored encrypted, the phone masked in lists. The phone is a
+mainland mobile (normalised to E.164, and the referral link goes to it by SMS) or a landline with its
+area code (`010-12345678`); an agency with only a landline gets no SMS, and the operator passes the link on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlmodel import col, select
+
+from core.accounts import StaffUser
+from core.db import AsyncSession, get_by_outside_id
+from core.errors import FormInvalid, NotFound
+from core.i18n import N_
+from core.mainland_formats import InvalidFormat, normalize_mainland_mobile
+from core.privacy import FieldCipher, mask_phone
+from core.units import OrgUnit, is_visible, visible_to
+from hotline.case_terms import AGENCY_KINDS
+from hotline.casework_models import Agency
+
+__all__ = [
+    "CONTACT_NAME_CONTEXT",
+    "CONTACT_PHONE_CONTEXT",
+    "AgencyForm",
+    "AgencyRow",
+    "agency_mobile",
+    "editable_agency",
+    "list_agencies",
+    "save_agency",
+    "set_agency_active",
+    "usable_agency",
+]
+
+CONTACT_NAME_CONTEXT = "agency.contact_name"
+CONTACT_PHONE_CONTEXT = "agency.contact_phone"
+FEEDBACK_DAYS_MIN, FEEDBACK_DAYS_MAX = 1, 60
+
+# Area code 0 + 2 or 3 digits, then 7 or 8 digits; an extension after "-" or "转" is allowed.
+_LANDLINE = re.compile(r"^(0\d{2,3})-?(\d{7,8})(?:(?:-|转)(\d{1,6}))?$")
+
+
+def normalize_contact_phone(raw: str) -> str:
+    """E.164 for a mobile, `0AREA-NUMBER[-EXT]` for a landline; InvalidFormat otherwise."""
+    cleaned = re.sub(r"[\s()]", "", raw or "")
+    landline = _LANDLINE.match(cleaned)
+    if landline:
+        area, number, extension = landline.groups()
+        return f"{area}-{number}" + (f"-{extension}" if extension else "")
+    try:
+        return normalize_mainland_mobile(cleaned)
+    except InvalidFormat as exc:
+        raise InvalidFormat(
+            N_("Enter a mainland mobile number, or a landline with its area code (e.g. 010-12345678).")
+        ) from exc
+
+
+@dataclass(frozen=True)
+class AgencyForm:
+    name: str = ""
+    kind: str = ""
+    district: str = ""
+    contact_name: str = ""
+    contact_phone: str = ""
+    feedback_days: str = "5"  # text, so a wrong number is a field error rather than a parser's 400
+
+    def checked(self, *, phone_on_file: bool = False) -> tuple[str, str, str, str, str, int]:
+        """The cleaned fields; with `phone_on_file`, a blank phone means "keep the number we have"."""
+        errors: dict[str, str] = {}
+        name = " ".join(self.name.split())
+        if not name or len(name) > 120:
+            errors["name"] = N_("Enter the agency's name (at most 120 characters).")
+        if self.kind not in AGENCY_KINDS:
+            errors["kind"] = N_("Choose the kind of agency.")
+        district = " ".join(self.district.split())
+        if len(district) > 60:
+            errors["district"] = N_("At most 60 characters.")
+        contact = " ".join(self.contact_name.split())
+        if not contact or len(contact) > 60:
+            errors["contact_name"] = N_("Enter the contact person's name (at most 60 characters).")
+        phone = ""
+        if not (phone_on_file and not self.contact_phone.strip()):
+            try:
+                phone = normalize_contact_phone(self.contact_phone)
+            except InvalidFormat as exc:
+                errors["contact_phone"] = str(exc)
+        days = 0
+        try:
+            days = int(self.feedback_days.strip())
+        except ValueError:
+            days = 0
+        if not FEEDBACK_DAYS_MIN <= days <= FEEDBACK_DAYS_MAX:
+            errors["feedback_days"] = N_("Enter a whole number of working days from 1 to 60.")
+        if errors:
+            raise FormInvalid(errors)
+        return name, self.kind, district, contact, phone, days
+
+
+@dataclass(frozen=True)
+class AgencyRow:
+    id: int
+    name: str
+    kind: str
+    district: str
+    contact_name: str
+    contact_phone_masked: str
+    feedback_days: int
+    active: bool
+    editable: bool  # of the viewer's unit or below: a supervisor may change it
+    can_text: bool  # the contact phone is a mobile: the link goes by SMS
+
+
+async def _unit_chain(session: AsyncSession, unit_id: int) -> list[int]:
+    """The unit's own id and its ancestors', from its path."""
+    path = (await session.exec(select(OrgUnit.path).where(OrgUnit.id == unit_id))).one()
+    return [int(part) for part in path.strip("/").split("/") if part]
+
+
+async def usable_agency(session: AsyncSession, agency_id: int, viewer: StaffUser) -> Agency:
+    """An active agency the viewer's unit may refer to; NotFound otherwise."""
+    agency = await get_by_outside_id(session, Agency, agency_id)
+    if (
+        agency is None
+        or not agency.active
+        or agency.unit_id not in await _unit_chain(session, viewer.unit_id)
+    ):
+        raise NotFound(N_("No agency has this number."))
+    return agency
+
+
+async def editable_agency(session: AsyncSession, agency_id: int, viewer: StaffUser) -> Agency:
+    agency = await get_by_outside_id(session, Agency, agency_id)
+    if agency is None or not await is_visible(session, agency.unit_id, viewer.unit_id):
+        raise NotFound(N_("No agency has this number."))
+    return agency
+
+
+async def list_agencies(
+    session: AsyncSession, cipher: FieldCipher, viewer: StaffUser, *, active_only: bool
+) -> list[AgencyRow]:
+    """The agencies the viewer's unit uses, and (for keeping the directory) those of the units below."""
+    chain = await _unit_chain(session, viewer.unit_id)
+    query = select(Agency).where(col(Agency.unit_id).in_(chain) | visible_to(Agency.unit_id, viewer.unit_id))
+    if active_only:
+        query = query.where(col(Agency.active).is_(True))
+    rows = await session.exec(query.order_by(col(Agency.kind), col(Agency.name), col(Agency.id)))
+    own_scope = set(chain[-1:])
+    result = []
+    for agency in rows.all():
+        phone = cipher.decrypt_optional(agency.contact_phone_ciphertext, context=CONTACT_PHONE_CONTEXT)
+        result.append(
+            AgencyRow(
+                id=agency.id or 0,
+                name=agency.name,
+                kind=agency.kind,
+                district=agency.district,
+                contact_name=cipher.decrypt_optional(
+                    agency.contact_name_ciphertext, context=CONTACT_NAME_CONTEXT
+                )
+                or "",
+                contact_phone_masked=mask_phone(phone),
+                feedback_days=agency.feedback_days,
+                active=agency.active,
+                editable=agency.unit_id in own_scope or agency.unit_id not in chain,
+                can_text=bool(phone and phone.startswith("+86")),
+            )
+        )
+    return result
+
+
+def agency_mobile(cipher: FieldCipher, agency: Agency) -> str | None:
+    """The contact's mobile in E.164, or None when the agency has a landline only."""
+    phone = cipher.decrypt_optional(agency.contact_phone_ciphertext, context=CONTACT_PHONE_CONTEXT)
+    return phone if phone and phone.startswith("+86") else None
+
+
+async def save_agency(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    form: AgencyForm,
+    *,
+    viewer: StaffUser,
+    agency: Agency | None = None,
+) -> Agency:
+    """Add an agency to the viewer's unit, or change one within the viewer's scope. Joins the caller's
+    transaction."""
+    name, kind, district, contact, phone, days = form.checked(phone_on_file=agency is not None)
+    if agency is None:
+        agency = Agency(unit_id=viewer.unit_id, name=name, kind=kind)
+    agency.name = name
+    agency.kind = kind
+    agency.district = district
+    agency.contact_name_ciphertext = cipher.encrypt(contact, context=CONTACT_NAME_CONTEXT)
+    if phone:
+        agency.contact_phone_ciphertext = cipher.encrypt(phone, context=CONTACT_PHONE_CONTEXT)
+    agency.feedback_days = days
+    session.add(agency)
+    await session.flush()
+    return agency
+
+
+def set_agency_active(agency: Agency, active: bool) -> None:
+    # Deactivated, never deleted: referrals already sent keep pointing at it.
+    agency.active = active
