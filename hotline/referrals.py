@@ -89,7 +89,7 @@ class ReferralForm:
     agency_id: int
     reason: str = ""
     request: str = ""
-    urgency: str = "normal"
+    urgency: str = "priority"
     share_caller_phone: bool = False  # the agency sees the caller's number only when ticked
 
 
@@ -104,7 +104,9 @@ class StepForm:
 class SentReferral:
     referral_id: int
     due_on: str  # ISO date
-    link: str  # shown once to the operator: the only time the clear token exists outside the SMS
+    # Only when the agency has no mobile: shown once, for the operator to pass on. When the link went by
+    # SMS, staff never see it (they cannot act as the agency).
+    link: str | None
     texted: bool  # False: the agency has no mobile, and the operator passes the link on
 
 
@@ -252,7 +254,7 @@ async def send_referral(
     return SentReferral(
         referral_id=referral_id,
         due_on=due_on.isoformat(),
-        link=link_url(settings, token),
+        link=None if mobile is not None else link_url(settings, token),
         texted=mobile is not None,
     )
 
