@@ -4,7 +4,9 @@ directory's scope, and another unit answering 404 on every referral route."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
@@ -84,15 +86,21 @@ async def _event_kinds(engine, case_id: int) -> list[str]:
     async with engine.connect() as conn:
         from sqlalchemy import text
 
-        rows = await conn.execute(text("SELECT kind FROM case_event WHERE case_id = :c ORDER BY id"), {"c": case_id})
+        rows = await conn.execute(
+            text("SELECT kind FROM case_event WHERE case_id = :c ORDER BY id"), {"c": case_id}
+        )
         return [row.kind for row in rows.all()]
 
 
-async def test_an_agency_without_a_mobile_gets_no_sms_and_the_operator_sees_the_link_once(client, engine, settings):
+async def test_an_agency_without_a_mobile_gets_no_sms_and_the_operator_sees_the_link_once(
+    client, engine, settings
+):
     operator = await log_in(client, engine, Role.OPERATOR)
     agency_id = await add_agency(engine, settings, operator, phone="0571-87001234")
     number = await open_case(client)
-    response = await post_form(client, f"/hotline/cases/{number}/referrals", a_referral(agency_id, share_caller_phone="true"))
+    response = await post_form(
+        client, f"/hotline/cases/{number}/referrals", a_referral(agency_id, share_caller_phone="true")
+    )
     assert response.status_code == 200
     assert "/r/" in response.text and await outbox_rows(engine, "referral_link") == []
     assert await scalar(engine, "SELECT share_caller_phone FROM referral") in (1, True)
@@ -116,27 +124,39 @@ async def _close(engine, number: str) -> None:
     async with engine.begin() as conn:
         from sqlalchemy import text
 
-        await conn.execute(text("UPDATE referral_case SET status = 'closed' WHERE number = :n"), {"n": number})
+        await conn.execute(
+            text("UPDATE referral_case SET status = 'closed' WHERE number = :n"), {"n": number}
+        )
 
 
-async def test_accept_closes_the_referral_and_finishes_its_task_and_return_reopens_the_link(client, engine, settings):
+async def test_accept_closes_the_referral_and_finishes_its_task_and_return_reopens_the_link(
+    client, engine, settings
+):
     operator = await log_in(client, engine, Role.OPERATOR)
     agency_id = await add_agency(engine, settings, operator)
     number = await open_case(client)
     sent = await refer(client, number, agency_id)
     token = await last_link_token(engine, settings)
     async with AsyncTestClient(app=client.app) as agency:
-        assert (await post_form(agency, f"/r/{token}/acknowledge", {"text": "张警官"}, follow_redirects=False)).status_code == 303
-        assert (await post_form(agency, f"/r/{token}/feedback", {"text": "已上门核实"}, follow_redirects=False)).status_code == 303
+        assert (
+            await post_form(agency, f"/r/{token}/acknowledge", {"text": "张警官"}, follow_redirects=False)
+        ).status_code == 303
+        assert (
+            await post_form(agency, f"/r/{token}/feedback", {"text": "已上门核实"}, follow_redirects=False)
+        ).status_code == 303
         case_status = await scalar(engine, "SELECT status FROM referral_case WHERE number = :n", n=number)
         assert case_status == "follow_up"
         listed = (await client.get(f"/api/cases/{number}/referrals")).json()
         assert listed[0]["feedback"] == "已上门核实" and listed[0]["can_accept"]
         rid = sent["referral_id"]
-        back = await post_json(client, f"/api/cases/{number}/referrals/{rid}/return", {"text": "请补充处理结果"})
+        back = await post_json(
+            client, f"/api/cases/{number}/referrals/{rid}/return", {"text": "请补充处理结果"}
+        )
         assert back.status_code == 200
         # The link takes new feedback again.
-        assert (await post_form(agency, f"/r/{token}/feedback", {"text": "已联系学校"}, follow_redirects=False)).status_code == 303
+        assert (
+            await post_form(agency, f"/r/{token}/feedback", {"text": "已联系学校"}, follow_redirects=False)
+        ).status_code == 303
         assert (await post_json(client, f"/api/cases/{number}/referrals/{rid}/accept", {})).status_code == 200
         assert await scalar(engine, "SELECT status FROM referral WHERE id = :r", r=rid) == "closed"
         assert await scalar(engine, "SELECT status FROM case_task WHERE referral_id = :r", r=rid) == "done"
@@ -154,7 +174,9 @@ async def test_only_a_supervisor_revokes_and_the_task_is_cancelled(app, client, 
     assert refused.status_code == 403
     async with AsyncTestClient(app=app) as supervisor:
         await log_in(supervisor, engine, Role.SUPERVISOR)
-        assert (await post_json(supervisor, f"/api/cases/{number}/referrals/{rid}/revoke", {"text": ""})).status_code == 400
+        assert (
+            await post_json(supervisor, f"/api/cases/{number}/referrals/{rid}/revoke", {"text": ""})
+        ).status_code == 400
         done = await post_json(supervisor, f"/api/cases/{number}/referrals/{rid}/revoke", {"text": "误转"})
         assert done.status_code == 200
     assert await scalar(engine, "SELECT status FROM referral WHERE id = :r", r=rid) == "revoked"
@@ -163,8 +185,20 @@ async def test_only_a_supervisor_revokes_and_the_task_is_cancelled(app, client, 
 
 async def test_a_district_uses_the_agencies_above_it_and_a_sibling_sees_none_of_them(app, engine, settings):
     async with create_sessionmaker(engine)() as session:
-        west = await create_unit(session, name="西湖区", kind=UnitKind.GUIDANCE_CENTRE, region_code="330106", parent_id=DEFAULT_UNIT_ID)
-        east = await create_unit(session, name="上城区", kind=UnitKind.GUIDANCE_CENTRE, region_code="330102", parent_id=DEFAULT_UNIT_ID)
+        west = await create_unit(
+            session,
+            name="西湖区",
+            kind=UnitKind.GUIDANCE_CENTRE,
+            region_code="330106",
+            parent_id=DEFAULT_UNIT_ID,
+        )
+        east = await create_unit(
+            session,
+            name="上城区",
+            kind=UnitKind.GUIDANCE_CENTRE,
+            region_code="330102",
+            parent_id=DEFAULT_UNIT_ID,
+        )
         await session.commit()
     city_supervisor = await make_user(engine, Role.SUPERVISOR)
     city_agency = await add_agency(engine, settings, city_supervisor, name="市公安局")
@@ -215,16 +249,29 @@ async def test_a_district_uses_the_agencies_above_it_and_a_sibling_sees_none_of_
 
 async def test_supervisors_keep_the_directory_and_operators_only_read_it(app, client, engine):
     await log_in(client, engine, Role.SUPERVISOR)
-    fields = {"name": "某小学", "kind": "school", "district": "西湖区", "contact_name": "王老师", "contact_phone": "139 0000 1111", "feedback_days": "61"}
+    fields = {
+        "name": "某小学",
+        "kind": "school",
+        "district": "西湖区",
+        "contact_name": "王老师",
+        "contact_phone": "139 0000 1111",
+        "feedback_days": "61",
+    }
     refused = await post_form(client, "/hotline/agencies", fields)
     assert refused.status_code == 400 and await scalar(engine, "SELECT COUNT(*) FROM agency") == 0
-    bad_phone = await post_form(client, "/hotline/agencies", {**fields, "feedback_days": "5", "contact_phone": "12345"})
+    bad_phone = await post_form(
+        client, "/hotline/agencies", {**fields, "feedback_days": "5", "contact_phone": "12345"}
+    )
     assert bad_phone.status_code == 400
-    added = await post_form(client, "/hotline/agencies", {**fields, "feedback_days": "5"}, follow_redirects=False)
+    added = await post_form(
+        client, "/hotline/agencies", {**fields, "feedback_days": "5"}, follow_redirects=False
+    )
     assert added.status_code == 303
     agency_id = await scalar(engine, "SELECT id FROM agency")
     assert "13900001111" not in (await scalar(engine, "SELECT contact_phone_ciphertext FROM agency"))
-    assert (await post_form(client, f"/hotline/agencies/{agency_id}/active", {"active": "0"})).status_code in (200, 303)
+    assert (
+        await post_form(client, f"/hotline/agencies/{agency_id}/active", {"active": "0"})
+    ).status_code in (200, 303)
     assert await scalar(engine, "SELECT active FROM agency") in (0, False)
     async with AsyncTestClient(app=app) as operator:
         await log_in(operator, engine, Role.OPERATOR)
@@ -240,18 +287,38 @@ AGENCY_STEPS = {"acknowledge", "feedback", "decline"}
 DEAD = {ReferralStatus.CLOSED, ReferralStatus.REVOKED, ReferralStatus.DECLINED}
 
 
-@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hypothesis_settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(steps=st.lists(st.sampled_from(STEPS), max_size=7))
-async def test_no_sequence_of_steps_reaches_an_illegal_state_and_a_dead_link_takes_nothing(engine, settings, steps):
+async def test_no_sequence_of_steps_reaches_an_illegal_state_and_a_dead_link_takes_nothing(
+    engine, settings, steps
+):
     cipher = FieldCipher(settings.data_key)
     supervisor = await make_user(engine, Role.SUPERVISOR)
     agency_id = await add_agency(engine, settings, supervisor)
     maker = create_sessionmaker(engine)
     async with maker() as session:
-        logged = await log_call(session, cipher, intake=CallIntake(**a_call(category="violence")), actor=supervisor, timezone=settings.site_timezone)
-        case = (await session.exec(select(ReferralCase).where(ReferralCase.number == logged.case_number))).one()
+        logged = await log_call(
+            session,
+            cipher,
+            intake=CallIntake(**a_call(category="violence")),
+            actor=supervisor,
+            timezone=settings.site_timezone,
+        )
+        case = (
+            await session.exec(select(ReferralCase).where(ReferralCase.number == logged.case_number))
+        ).one()
         case_id = case.id
-        await send_referral(session, cipher, settings, case=case, form=ReferralForm(agency_id=agency_id, reason="r", request="q"), actor=supervisor, client_ip=None)
+        await send_referral(
+            session,
+            cipher,
+            settings,
+            case=case,
+            form=ReferralForm(agency_id=agency_id, reason="r", request="q"),
+            actor=supervisor,
+            client_ip=None,
+        )
     async with maker() as session:
         referral = (await session.exec(select(Referral).where(Referral.case_id == case_id))).one()
     rid = referral.id or 0
@@ -264,20 +331,42 @@ async def test_no_sequence_of_steps_reaches_an_illegal_state_and_a_dead_link_tak
                 if step == "acknowledge":
                     await acknowledge(session, cipher, settings, token=token, name="李", client_ip="10.0.0.1")
                 elif step == "feedback":
-                    await give_feedback(session, cipher, settings, token=token, text="done", client_ip="10.0.0.1")
+                    await give_feedback(
+                        session, cipher, settings, token=token, text="done", client_ip="10.0.0.1"
+                    )
                 elif step == "decline":
                     await decline(session, cipher, settings, token=token, reason="no", client_ip="10.0.0.1")
                 elif step == "accept":
-                    await accept_feedback(session, cipher, case=case, referral_id=rid, actor=supervisor, client_ip=None)
+                    await accept_feedback(
+                        session, cipher, case=case, referral_id=rid, actor=supervisor, client_ip=None
+                    )
                 elif step == "return":
-                    await return_for_more(session, cipher, case=case, referral_id=rid, note="more", actor=supervisor, client_ip=None)
+                    await return_for_more(
+                        session,
+                        cipher,
+                        case=case,
+                        referral_id=rid,
+                        note="more",
+                        actor=supervisor,
+                        client_ip=None,
+                    )
                 else:
-                    await revoke_referral(session, cipher, case=case, referral_id=rid, reason="why", actor=supervisor, client_ip=None)
+                    await revoke_referral(
+                        session,
+                        cipher,
+                        case=case,
+                        referral_id=rid,
+                        reason="why",
+                        actor=supervisor,
+                        client_ip=None,
+                    )
                 refused = False
             except (LinkDead, StepRefused, Conflict, FormInvalid):
                 refused = True
         async with maker() as session:
-            now_status = ReferralStatus((await session.exec(select(Referral.status).where(Referral.id == rid))).one())
+            now_status = ReferralStatus(
+                (await session.exec(select(Referral.status).where(Referral.id == rid))).one()
+            )
         if status in DEAD and step in AGENCY_STEPS:
             assert refused and now_status == status  # a dead link never takes an action
         if refused:

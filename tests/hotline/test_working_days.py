@@ -29,7 +29,7 @@ def test_the_installed_calendar_knows_2026():
         (date(2026, 2, 14), 1, date(2026, 2, 24)),  # then nine days off
         (date(2026, 2, 12), 5, date(2026, 2, 26)),  # 13, 14, 24, 25, 26
         (date(2026, 2, 26), 2, date(2026, 2, 28)),  # 27, and the make-up Saturday 28
-        # National Day and Mid-Autumn 2026: off 1–7 October; Sunday 20 September and Saturday 10 October worked.
+        # National Day 2026: off 1–7 October; Sunday 20 September and Saturday 10 October are worked.
         (date(2026, 9, 30), 1, date(2026, 10, 8)),
         (date(2026, 10, 9), 1, date(2026, 10, 10)),  # the make-up Saturday
         (date(2026, 9, 18), 1, date(2026, 9, 20)),  # Fri → the make-up Sunday, not Monday
@@ -66,7 +66,9 @@ def test_a_due_date_crossing_into_an_unknown_year_counts_both_years():
 
 
 def test_the_due_moment_is_the_end_of_the_local_day_in_utc():
-    assert end_of_local_day(date(2026, 12, 1), "Asia/Shanghai") == datetime(2026, 12, 1, 15, 59, 59, tzinfo=UTC)
+    assert end_of_local_day(date(2026, 12, 1), "Asia/Shanghai") == datetime(
+        2026, 12, 1, 15, 59, 59, tzinfo=UTC
+    )
 
 
 def test_negative_days_are_a_programming_error():
