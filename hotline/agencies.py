@@ -8,7 +8,7 @@ and of every unit above it — a province's public-security contact serves each 
 
 Contact name and phone are personal data: stored encrypted, the phone masked in lists. The phone is a
 mainland mobile (normalised to E.164, and the referral link goes to it by SMS) or a landline with its
-area code (`010-12345678`); an agency with only a landline gets no SMS, and the operator passes the link on.
+area code (`0571-87001234`); an agency with only a landline gets no SMS, and the operator passes the link on.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def normalize_contact_phone(raw: str) -> str:
         return normalize_mainland_mobile(cleaned)
     except InvalidFormat as exc:
         raise InvalidFormat(
-            N_("Enter a mainland mobile number, or a landline with its area code (e.g. 010-12345678).")
+            N_("Enter a mainland mobile number, or a landline with its area code (e.g. 0571-87001234).")
         ) from exc
 
 
