@@ -34,7 +34,7 @@ from hotline.referrals import (
     send_referral,
 )
 
-__all__ = ["ReferralApi", "ReferralPages"]
+__all__ = ["Done", "NewReferral", "ReferralApi", "ReferralPages"]
 
 supervisors_only = requires_roles(Role.SUPERVISOR)
 
@@ -164,6 +164,29 @@ async def _form_page(
 
 
 @dataclass(frozen=True)
+class NewReferral:
+    """A referral through the JSON API names its case in the body: `POST /api/referrals`. (Not on the
+    case's `/referrals` path: Litestar's automatic OPTIONS answer on a path with GET and POST handlers
+    registered apart lists only the first one's methods.)"""
+
+    case_number: str
+    agency_id: int
+    reason: str = ""
+    request: str = ""
+    urgency: str = "priority"
+    share_caller_phone: bool = False
+
+    def form(self) -> ReferralForm:
+        return ReferralForm(
+            agency_id=self.agency_id,
+            reason=self.reason,
+            request=self.request,
+            urgency=self.urgency,
+            share_caller_phone=self.share_caller_phone,
+        )
+
+
+@dataclass(frozen=True)
 class Done:
     ok: bool = True
 
@@ -171,7 +194,7 @@ class Done:
 class ReferralApi(Controller):
     path = "/api"
     guards = (hotline_staff_only,)
-    tags = ("referrals",)
+    tags = ("hotline",)  # the staff API: the login cookie opens it (tests/test_api_fuzz.py STAFF_TAGS)
 
     @get("/agencies", name="api:agencies", operation_id="ListAgencies", responses=error_responses(401, 403))
     async def agencies(self, request: StaffRequest, db: DbSession, cipher: CipherDep) -> list[AgencyRow]:
@@ -182,7 +205,7 @@ class ReferralApi(Controller):
         "/cases/{number:str}/referrals",
         name="api:case_referrals",
         operation_id="ListCaseReferrals",
-        responses=error_responses(401, 403, 404),
+        responses=error_responses(400, 401, 403, 404),
     )
     async def case_referrals(
         self,
@@ -199,7 +222,7 @@ class ReferralApi(Controller):
         )
 
     @post(
-        "/cases/{number:str}/referrals",
+        "/referrals",
         name="api:refer",
         operation_id="CreateReferral",
         status_code=201,
@@ -211,13 +234,18 @@ class ReferralApi(Controller):
         db: DbSession,
         settings: SettingsDep,
         cipher: CipherDep,
-        number: FromPath[str],
-        data: JSONBody[ReferralForm],
+        data: JSONBody[NewReferral],
     ) -> SentReferral:
-        """Refer the case to an agency; the agency contact gets the link by SMS when it has a mobile."""
-        case = await find_case(db, number, request.user)
+        """Refer a case to an agency; the agency contact gets the link by SMS when it has a mobile."""
+        case = await find_case(db, data.case_number, request.user)
         return await send_referral(
-            db, cipher, settings, case=case, form=data, actor=request.user, client_ip=client_ip(request)
+            db,
+            cipher,
+            settings,
+            case=case,
+            form=data.form(),
+            actor=request.user,
+            client_ip=client_ip(request),
         )
 
     @post(

@@ -69,7 +69,9 @@ def a_referral(agency_id: int, **overrides: Any) -> dict[str, Any]:
 
 
 async def refer(client: Any, number: str, agency_id: int, **overrides: Any) -> dict[str, Any]:
-    response = await post_json(client, f"/api/cases/{number}/referrals", a_referral(agency_id, **overrides))
+    response = await post_json(
+        client, "/api/referrals", {"case_number": number, **a_referral(agency_id, **overrides)}
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 

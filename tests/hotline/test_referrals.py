@@ -111,10 +111,10 @@ async def test_bad_referrals_and_closed_cases_are_refused_with_nothing_saved(cli
     agency_id = await add_agency(engine, settings, operator)
     number = await open_case(client)
     for bad in (a_referral(agency_id, reason=""), a_referral(agency_id, urgency="whenever"), a_referral(999)):
-        response = await post_json(client, f"/api/cases/{number}/referrals", bad)
+        response = await post_json(client, "/api/referrals", {"case_number": number, **bad})
         assert response.status_code == 400, response.text
     await _close(engine, number)
-    response = await post_json(client, f"/api/cases/{number}/referrals", a_referral(agency_id))
+    response = await post_json(client, "/api/referrals", {"case_number": number, **a_referral(agency_id)})
     assert response.status_code == 400
     assert await scalar(engine, "SELECT COUNT(*) FROM referral") == 0
     assert await scalar(engine, "SELECT COUNT(*) FROM case_task") == 0
@@ -222,7 +222,7 @@ async def test_a_district_uses_the_agencies_above_it_and_a_sibling_sees_none_of_
         for method, url, body in [
             ("GET", f"/hotline/cases/{number}/referrals/new", None),
             ("GET", f"/api/cases/{number}/referrals", None),
-            ("POST", f"/api/cases/{number}/referrals", a_referral(city_agency)),
+            ("POST", "/api/referrals", {"case_number": number, **a_referral(city_agency)}),
             ("POST", f"/api/cases/{number}/referrals/{rid}/accept", {}),
             ("POST", f"/api/cases/{number}/referrals/{rid}/return", {"text": "x"}),
             ("POST", f"/api/cases/{number}/referrals/{rid}/revoke", {"text": "x"}),
