@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -83,6 +85,15 @@ async def last_link_token(engine: AsyncEngine, settings: Settings) -> str:
     match = re.search(r"/r/([A-Za-z0-9_\-]+)", sms_body(FieldCipher(settings.data_key), rows[-1]))
     assert match, "the referral SMS holds no link"
     return match.group(1)
+
+
+def another_browser(settings: Settings) -> AsyncTestClient[Litestar]:
+    """A second person's browser (the agency's phone, a supervisor) while the `client` fixture's is open:
+    on an app of its own, as tests/test_api_fuzz.py does, since an app's engine (asyncpg) is bound to
+    the event loop of the test client that started it."""
+    from app.server import create_app
+
+    return AsyncTestClient(app=create_app(settings), base_url="http://testserver.local")
 
 
 async def scalar(engine: AsyncEngine, query: str, **params: Any) -> Any:

@@ -4,17 +4,21 @@ expiry, and throttled (429) after repeated unknown tokens."""
 
 from __future__ import annotations
 
-from litestar.testing import AsyncTestClient
-from sqlalchemy import text
+from datetime import timedelta
+
+from sqlalchemy import update
 
 from core.accounts import Role
+from core.db import create_sessionmaker, utcnow
 from hotline.agency_link import BAD_TOKEN_LIMIT
+from hotline.casework_models import Referral
 from tests.conftest import log_in, post_form, post_json
 from tests.hotline.calls import PHONE, PHONE_MASKED, SUMMARY
 from tests.hotline.referral_world import (
     REASON,
     REQUEST,
     add_agency,
+    another_browser,
     last_link_token,
     open_case,
     refer,
@@ -43,7 +47,7 @@ async def _opens(engine, referral_id: int) -> int:
 
 async def test_the_page_shows_what_the_agency_needs_and_nothing_more(app, client, engine, settings):
     number, rid, token = await _referred(client, engine, settings)
-    async with AsyncTestClient(app=app) as agency:
+    async with another_browser(settings) as agency:
         page = await agency.get(f"/r/{token}")
         assert page.status_code == 200
         assert (
@@ -67,7 +71,7 @@ async def test_the_page_shows_what_the_agency_needs_and_nothing_more(app, client
 
 async def test_the_caller_phone_is_shown_only_when_the_operator_ticked_it(app, client, engine, settings):
     _, _, token = await _referred(client, engine, settings, share_caller_phone=True)
-    async with AsyncTestClient(app=app) as agency:
+    async with another_browser(settings) as agency:
         html = (await agency.get(f"/r/{token}")).text
     assert PHONE in html and SUMMARY not in html
 
@@ -78,7 +82,7 @@ async def test_a_token_opens_only_its_own_referral(app, client, engine, settings
     agency_id = await scalar(engine, "SELECT id FROM agency")
     await refer(client, other_number, agency_id)
     other_token = await last_link_token(engine, settings)
-    async with AsyncTestClient(app=app) as agency:
+    async with another_browser(settings) as agency:
         first, second = (await agency.get(f"/r/{token}")).text, (await agency.get(f"/r/{other_token}")).text
     assert number in first and other_number not in first
     assert other_number in second and number not in second
@@ -88,7 +92,7 @@ async def test_acknowledge_and_feedback_land_on_the_timeline_and_a_step_twice_is
     app, client, engine, settings
 ):
     number, rid, token = await _referred(client, engine, settings)
-    async with AsyncTestClient(app=app) as agency:
+    async with another_browser(settings) as agency:
         assert (await post_form(agency, f"/r/{token}/acknowledge", {"text": ""})).status_code == 400
         done = await post_form(agency, f"/r/{token}/acknowledge", {"text": "张警官"}, follow_redirects=False)
         assert done.status_code == 303
@@ -115,12 +119,12 @@ async def test_acknowledge_and_feedback_land_on_the_timeline_and_a_step_twice_is
 
 async def test_the_link_dies_after_revoke_decline_and_expiry(app, client, engine, settings):
     number, rid, token = await _referred(client, engine, settings)
-    async with AsyncTestClient(app=app) as supervisor:
+    async with another_browser(settings) as supervisor:
         await log_in(supervisor, engine, Role.SUPERVISOR)
         assert (
             await post_json(supervisor, f"/api/cases/{number}/referrals/{rid}/revoke", {"text": "误转"})
         ).status_code == 200
-    async with AsyncTestClient(app=app) as agency:
+    async with another_browser(settings) as agency:
         dead = await agency.get(f"/r/{token}")
         assert dead.status_code == 404 and REASON not in dead.text and number not in dead.text
         refused = await post_form(agency, f"/r/{token}/feedback", {"text": "x"})
@@ -131,7 +135,7 @@ async def test_the_link_dies_after_revoke_decline_and_expiry(app, client, engine
     other = await open_case(client, caller_phone="13911112222")
     second = (await refer(client, other, agency_id))["referral_id"]
     token = await last_link_token(engine, settings)
-    async with AsyncTestClient(app=app) as agency:
+    async with another_browser(settings) as agency:
         assert (
             await post_form(agency, f"/r/{token}/decline", {"text": "不属于本所辖区"}, follow_redirects=False)
         ).status_code == 303
@@ -141,18 +145,22 @@ async def test_the_link_dies_after_revoke_decline_and_expiry(app, client, engine
     third_case = await open_case(client, caller_phone="13933334444")
     third = (await refer(client, third_case, agency_id))["referral_id"]
     token = await last_link_token(engine, settings)
-    async with engine.begin() as conn:
-        await conn.execute(
-            text("UPDATE referral SET sent_at = :t WHERE id = :r"),
-            {"t": "2000-01-01 00:00:00" if settings.is_sqlite else "2000-01-01T00:00:00+00:00", "r": third},
-        )
-    async with AsyncTestClient(app=app) as agency:
+    async with another_browser(settings) as agency:
+        assert (await agency.get(f"/r/{token}")).status_code == 200  # on the last day it still works
+    await _send_back(engine, third, timedelta(days=settings.agency_link_days, hours=1))
+    async with another_browser(settings) as agency:
         assert (await agency.get(f"/r/{token}")).status_code == 404
+
+
+async def _send_back(engine, referral_id: int, age: timedelta) -> None:
+    async with create_sessionmaker(engine)() as session:
+        await session.exec(update(Referral).where(Referral.id == referral_id).values(sent_at=utcnow() - age))
+        await session.commit()
 
 
 async def test_guessing_tokens_is_throttled_by_address(app, client, engine, settings):
     _, _, token = await _referred(client, engine, settings)
-    async with AsyncTestClient(app=app) as guesser:
+    async with another_browser(settings) as guesser:
         for attempt in range(BAD_TOKEN_LIMIT):
             assert (await guesser.get(f"/r/guess{attempt}")).status_code == 404
         throttled = await guesser.get("/r/guess-again")

@@ -7,7 +7,6 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
 from core.accounts import Role
@@ -29,6 +28,7 @@ from tests.hotline.referral_world import (
     REASON,
     a_referral,
     add_agency,
+    another_browser,
     last_link_token,
     open_case,
     refer,
@@ -137,7 +137,7 @@ async def test_accept_closes_the_referral_and_finishes_its_task_and_return_reope
     number = await open_case(client)
     sent = await refer(client, number, agency_id)
     token = await last_link_token(engine, settings)
-    async with AsyncTestClient(app=client.app) as agency:
+    async with another_browser(settings) as agency:
         assert (
             await post_form(agency, f"/r/{token}/acknowledge", {"text": "张警官"}, follow_redirects=False)
         ).status_code == 303
@@ -172,7 +172,7 @@ async def test_only_a_supervisor_revokes_and_the_task_is_cancelled(app, client, 
     rid = (await refer(client, number, agency_id))["referral_id"]
     refused = await post_json(client, f"/api/cases/{number}/referrals/{rid}/revoke", {"text": "误转"})
     assert refused.status_code == 403
-    async with AsyncTestClient(app=app) as supervisor:
+    async with another_browser(settings) as supervisor:
         await log_in(supervisor, engine, Role.SUPERVISOR)
         assert (
             await post_json(supervisor, f"/api/cases/{number}/referrals/{rid}/revoke", {"text": ""})
@@ -203,7 +203,7 @@ async def test_a_district_uses_the_agencies_above_it_and_a_sibling_sees_none_of_
     city_supervisor = await make_user(engine, Role.SUPERVISOR)
     city_agency = await add_agency(engine, settings, city_supervisor, name="市公安局")
     west_agency = await add_agency(engine, settings, city_supervisor, name="西湖派出所", unit_id=west.id)
-    async with AsyncTestClient(app=app) as west_client:
+    async with another_browser(settings) as west_client:
         await log_in(west_client, engine, Role.SUPERVISOR, unit_id=west.id or 0)
         names = {a["name"] for a in (await west_client.get("/api/agencies")).json()}
         assert names == {"市公安局", "西湖派出所"}
@@ -215,7 +215,7 @@ async def test_a_district_uses_the_agencies_above_it_and_a_sibling_sees_none_of_
         page = (await west_client.get("/hotline/agencies")).text
         assert "137****1234" in page and AGENCY_MOBILE not in page
         rid = await scalar(engine, "SELECT id FROM referral")
-    async with AsyncTestClient(app=app) as east_client:
+    async with another_browser(settings) as east_client:
         await log_in(east_client, engine, Role.SUPERVISOR, unit_id=east.id or 0)
         assert {a["name"] for a in (await east_client.get("/api/agencies")).json()} == {"市公安局"}
         assert (await east_client.get(f"/hotline/agencies/{west_agency}")).status_code == 404
@@ -247,7 +247,7 @@ async def test_a_district_uses_the_agencies_above_it_and_a_sibling_sees_none_of_
     assert await scalar(engine, "SELECT active FROM agency WHERE id = :a", a=west_agency) in (1, True)
 
 
-async def test_supervisors_keep_the_directory_and_operators_only_read_it(app, client, engine):
+async def test_supervisors_keep_the_directory_and_operators_only_read_it(client, engine, settings):
     await log_in(client, engine, Role.SUPERVISOR)
     fields = {
         "name": "某小学",
@@ -273,7 +273,7 @@ async def test_supervisors_keep_the_directory_and_operators_only_read_it(app, cl
         await post_form(client, f"/hotline/agencies/{agency_id}/active", {"active": "0"})
     ).status_code in (200, 303)
     assert await scalar(engine, "SELECT active FROM agency") in (0, False)
-    async with AsyncTestClient(app=app) as operator:
+    async with another_browser(settings) as operator:
         await log_in(operator, engine, Role.OPERATOR)
         assert (await operator.get("/hotline/agencies")).status_code == 200
         assert (await post_form(operator, "/hotline/agencies", fields)).status_code == 403
