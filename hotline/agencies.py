@@ -1,10 +1,12 @@
 """The agency directory (转介机构): the bodies a unit refers cases to, with the contact who receives the
 link, and how many working days they are expected to take to report back.
 
-Scope rule: a unit *uses* (chooses in a referral, reads in the directory) the agencies of its own unit
-and of every unit above it — a province's public-security contact serves each district below — but
-*edits* only the agencies of its own unit and the units below it, as with every other record
-(`core.units.visible_to`). A sibling unit's agencies are neither usable nor visible: 404.
+Scope rule: a case may be referred to the agencies of its own unit and of every unit above it — a
+province's public-security contact serves each district below — so staff choose among those (for their
+own unit's cases, their unit's and its parents'). A supervisor *keeps* (adds, edits, deactivates) only
+the agencies of their own unit and the units below it, as with every other record
+(`core.units.visible_to`); the directory shows both. A sibling unit's agencies are neither usable nor
+visible: 404.
 
 Contact name and phone are personal data: stored encrypted, the phone masked in lists. The phone is a
 mainland mobile (normalised to E.164, and the referral link goes to it by SMS) or a landline with its
@@ -125,14 +127,10 @@ async def _unit_chain(session: AsyncSession, unit_id: int) -> list[int]:
     return [int(part) for part in path.strip("/").split("/") if part]
 
 
-async def usable_agency(session: AsyncSession, agency_id: int, viewer: StaffUser) -> Agency:
-    """An active agency the viewer's unit may refer to; NotFound otherwise."""
+async def usable_agency(session: AsyncSession, agency_id: int, unit_id: int) -> Agency:
+    """An active agency that a case of `unit_id` may be referred to; NotFound otherwise."""
     agency = await get_by_outside_id(session, Agency, agency_id)
-    if (
-        agency is None
-        or not agency.active
-        or agency.unit_id not in await _unit_chain(session, viewer.unit_id)
-    ):
+    if agency is None or not agency.active or agency.unit_id not in await _unit_chain(session, unit_id):
         raise NotFound(N_("No agency has this number."))
     return agency
 
@@ -145,15 +143,24 @@ async def editable_agency(session: AsyncSession, agency_id: int, viewer: StaffUs
 
 
 async def list_agencies(
-    session: AsyncSession, cipher: FieldCipher, viewer: StaffUser, *, active_only: bool
+    session: AsyncSession,
+    cipher: FieldCipher,
+    viewer: StaffUser,
+    *,
+    keeping: bool = False,
+    for_unit_id: int | None = None,
 ) -> list[AgencyRow]:
-    """The agencies the viewer's unit uses, and (for keeping the directory) those of the units below."""
-    chain = await _unit_chain(session, viewer.unit_id)
-    query = select(Agency).where(col(Agency.unit_id).in_(chain) | visible_to(Agency.unit_id, viewer.unit_id))
-    if active_only:
-        query = query.where(col(Agency.active).is_(True))
+    """The active agencies a case of `for_unit_id` (default: the viewer's unit) may be referred to.
+    `keeping` (a supervisor's directory): also those of the units below and those not in use."""
+    chain = await _unit_chain(session, for_unit_id or viewer.unit_id)
+    if keeping:
+        query = select(Agency).where(
+            col(Agency.unit_id).in_(chain) | visible_to(Agency.unit_id, viewer.unit_id)
+        )
+    else:
+        query = select(Agency).where(col(Agency.unit_id).in_(chain), col(Agency.active).is_(True))
     rows = await session.exec(query.order_by(col(Agency.kind), col(Agency.name), col(Agency.id)))
-    own_scope = set(chain[-1:])
+    viewer_chain = chain if for_unit_id is None else await _unit_chain(session, viewer.unit_id)
     result = []
     for agency in rows.all():
         phone = cipher.decrypt_optional(agency.contact_phone_ciphertext, context=CONTACT_PHONE_CONTEXT)
@@ -170,7 +177,8 @@ async def list_agencies(
                 contact_phone_masked=mask_phone(phone),
                 feedback_days=agency.feedback_days,
                 active=agency.active,
-                editable=agency.unit_id in own_scope or agency.unit_id not in chain,
+                # Of the viewer's unit or below: not one of the units above the viewer's.
+                editable=agency.unit_id not in viewer_chain[:-1],
                 can_text=bool(phone and phone.startswith("+86")),
             )
         )

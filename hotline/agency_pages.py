@@ -54,7 +54,7 @@ async def _directory(
         context={
             **page_helpers(),
             **referral_vocabularies(),
-            "agencies": await list_agencies(db, cipher, request.user, active_only=not supervisor),
+            "agencies": await list_agencies(db, cipher, request.user, keeping=supervisor),
             "supervisor": supervisor,
             "values": asdict(form or AgencyForm()),
             "errors": {field: gettext(message) for field, message in (errors or {}).items()},

@@ -20,6 +20,7 @@ from core.security import requires_roles
 from core.settings import SettingsDep
 from hotline.agencies import AgencyRow, list_agencies
 from hotline.case_views import find_case
+from hotline.models import ReferralCase
 from hotline.page_helpers import StaffRequest, hotline_staff_only, page_helpers
 from hotline.referral_section import referral_vocabularies
 from hotline.referrals import (
@@ -54,7 +55,7 @@ class ReferralPages(Controller):
         self, request: StaffRequest, db: DbSession, cipher: CipherDep, number: FromPath[str]
     ) -> Template:
         case = await find_case(db, number, request.user)
-        return await _form_page(request, db, cipher, case.number, {}, {}, 200)
+        return await _form_page(request, db, cipher, case, {}, {}, 200)
 
     @post("/", name="hotline:refer")
     async def refer(
@@ -72,7 +73,7 @@ class ReferralPages(Controller):
                 db, cipher, settings, case=case, form=data, actor=request.user, client_ip=client_ip(request)
             )
         except FormInvalid as exc:
-            return await _form_page(request, db, cipher, case.number, asdict(data), exc.errors, 400)
+            return await _form_page(request, db, cipher, case, asdict(data), exc.errors, 400)
         return Template(
             template_name="hotline/referral_sent.html",
             context={**page_helpers(), "number": case.number, "sent": sent},
@@ -143,18 +144,18 @@ async def _form_page(
     request: StaffRequest,
     db: DbSession,
     cipher: CipherDep,
-    number: str,
+    case: ReferralCase,
     values: dict[str, object],
     errors: dict[str, str],
     status_code: int,
 ) -> Template:
-    agencies = await list_agencies(db, cipher, request.user, active_only=True)
+    agencies = await list_agencies(db, cipher, request.user, for_unit_id=case.unit_id)
     return Template(
         template_name="hotline/referral_form.html",
         context={
             **page_helpers(),
             **referral_vocabularies(),
-            "number": number,
+            "number": case.number,
             "referral_agencies": agencies,
             "values": values,
             "errors": {field: gettext(message) for field, message in errors.items()},
@@ -199,7 +200,7 @@ class ReferralApi(Controller):
     @get("/agencies", name="api:agencies", operation_id="ListAgencies", responses=error_responses(401, 403))
     async def agencies(self, request: StaffRequest, db: DbSession, cipher: CipherDep) -> list[AgencyRow]:
         """Active agencies the viewer's unit can refer to (its own and its parents'), phones masked."""
-        return await list_agencies(db, cipher, request.user, active_only=True)
+        return await list_agencies(db, cipher, request.user)
 
     @get(
         "/cases/{number:str}/referrals",

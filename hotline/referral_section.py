@@ -62,7 +62,9 @@ async def referrals_section(context: _Section) -> dict[str, Any]:
         now=context.now,
         amber=timedelta(hours=context.settings.light_amber_hours),
     )
-    agencies = await list_agencies(context.session, context.cipher, context.viewer, active_only=True)
+    agencies = await list_agencies(
+        context.session, context.cipher, context.viewer, for_unit_id=context.case.unit_id
+    )
     return {
         **referral_vocabularies(),
         "referrals": referrals,

@@ -159,7 +159,7 @@ async def send_referral(
     if form.urgency not in URGENCIES:
         errors["urgency"] = N_("Choose how urgent the referral is.")
     try:
-        agency = await usable_agency(session, form.agency_id, actor)
+        agency = await usable_agency(session, form.agency_id, case.unit_id)
     except NotFound:
         errors["agency_id"] = N_("Choose an agency from the list.")
     if errors:

@@ -214,7 +214,14 @@ async def test_a_district_uses_the_agencies_above_it_and_a_sibling_sees_none_of_
         assert (await west_client.get(f"/hotline/agencies/{west_agency}")).status_code == 200
         page = (await west_client.get("/hotline/agencies")).text
         assert "137****1234" in page and AGENCY_MOBILE not in page
-        rid = await scalar(engine, "SELECT id FROM referral")
+        rid = await scalar(engine, "SELECT MIN(id) FROM referral")
+    async with another_browser(settings) as city_client:
+        await log_in(city_client, engine, Role.SUPERVISOR)
+        # The city keeps the district's agency, and a district case may go to it from the city too.
+        assert {a["name"] for a in (await city_client.get("/api/agencies")).json()} == {"市公安局"}
+        assert (await city_client.get(f"/hotline/agencies/{west_agency}")).status_code == 200
+        assert "西湖派出所" in (await city_client.get(f"/hotline/cases/{number}/referrals/new")).text
+        await refer(city_client, number, west_agency)
     async with another_browser(settings) as east_client:
         await log_in(east_client, engine, Role.SUPERVISOR, unit_id=east.id or 0)
         assert {a["name"] for a in (await east_client.get("/api/agencies")).json()} == {"市公安局"}
@@ -244,6 +251,7 @@ async def test_a_district_uses_the_agencies_above_it_and_a_sibling_sees_none_of_
         ]:
             assert (await post_form(east_client, url, form)).status_code == 404, url
     assert await scalar(engine, "SELECT status FROM referral WHERE id = :r", r=rid) == "sent"
+    assert await scalar(engine, "SELECT COUNT(*) FROM referral") == 2
     assert await scalar(engine, "SELECT active FROM agency WHERE id = :a", a=west_agency) in (1, True)
 
 
