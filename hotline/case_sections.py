@@ -37,8 +37,9 @@ def _sections() -> list[CaseSection]:
     """The sections, in page order. Imported here, not at module level, so a section module may itself
     import the case views without a cycle."""
     from hotline.mandatory_report_views import mandatory_report_section
+    from hotline.referral_section import referrals_section
 
-    return [mandatory_report_section]
+    return [mandatory_report_section, referrals_section]
 
 
 async def load_case_sections(context: SectionContext) -> dict[str, Any]:

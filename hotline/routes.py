@@ -22,6 +22,8 @@ from core.http import client_ip
 from core.i18n import gettext
 from core.privacy import CipherDep, FieldCipher
 from core.settings import Settings, SettingsDep
+from hotline.agency_link_routes import AgencyLinkPages
+from hotline.agency_pages import AgencyPages
 from hotline.alert_routes import AlertPages
 from hotline.case_booking_routes import CaseBookingPages
 from hotline.case_history import case_history
@@ -31,6 +33,7 @@ from hotline.case_views import CaseDetail, CaseFilters, CasePage, find_case, lis
 from hotline.intake import CallIntake, call_intake_from_form, log_call
 from hotline.mandatory_report_routes import MandatoryReportApi, MandatoryReportPages
 from hotline.page_helpers import StaffRequest, hotline_staff_only, page_helpers
+from hotline.referral_routes import ReferralApi, ReferralPages
 from hotline.repeat_callers import RelatedCase
 
 __all__ = ["HotlineApi", "HotlinePages", "LoggedCallResponse", "router"]
@@ -270,5 +273,9 @@ router = Router(
         AlertPages,
         HotlineApi,
         MandatoryReportApi,
+        AgencyPages,
+        ReferralPages,
+        ReferralApi,
+        AgencyLinkPages,
     ],
 )

@@ -57,6 +57,7 @@ from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, CASE_STATUSES, LINES, URGE
 from tests.booking.conftest import add_expert, last_otp
 from tests.conftest import log_in, post_json
 from tests.hotline.calls import a_call
+from tests.hotline.referral_world import add_agency, refer
 
 MAX_EXAMPLES = 30
 BASE_URL = "http://testserver"
@@ -130,16 +131,20 @@ class World:
     verify_token: str  # of a booking left on hold
     manage_token: str  # of a confirmed booking
     feed: str  # the expert's calendar feed token
+    agency_id: int  # an agency of the operator's unit
+    referral_id: int  # the case referred to it
 
 
 @pytest.fixture
 async def world(
     client: AsyncTestClient[Litestar], engine: AsyncEngine, settings: Settings
 ) -> AsyncIterator[World]:
-    await log_in(client, engine, Role.OPERATOR)
+    operator = await log_in(client, engine, Role.OPERATOR)
     expert = await add_expert(engine)
     logged = await post_json(client, "/api/calls", a_call())
     assert logged.status_code == 201, logged.text
+    agency_id = await add_agency(engine, settings, operator)
+    referral = await refer(client, logged.json()["case_number"], agency_id)
     slots = (await client.get(f"/api/experts/{expert.id}/slots")).json()["slots"]
     assert len(slots) > 12
 
@@ -177,6 +182,8 @@ async def world(
             verify_token=on_hold,
             manage_token=confirmed.json()["manage_token"],
             feed=expert.feed_token,
+            agency_id=agency_id,
+            referral_id=referral["referral_id"],
         )
     shutdown_lifespans()  # the app's shutdown: its engine's connections close before the next test
 
@@ -246,6 +253,11 @@ def _steered(path: str, world: World) -> dict[str, dict[str, st.SearchStrategy[A
         st.sampled_from([world.case_number, world.case_number.lower(), world.case_number + "\x00"]),
         st.builds(lambda text: world.case_number + text, st.text(max_size=3)),
     )
+    # Steered path values are sent as they are: free text ("?", "/") would cut the path short and reach
+    # another route. The generated (unsteered) requests keep testing odd numbers.
+    plain_numbers = st.sampled_from(
+        [world.case_number, world.case_number.lower(), world.case_number + "\x00"]
+    )
     steering: dict[str, dict[str, dict[str, st.SearchStrategy[Any]]]] = {
         "/api/calls": {
             "body": {
@@ -279,6 +291,22 @@ def _steered(path: str, world: World) -> dict[str, dict[str, st.SearchStrategy[A
         "/api/cases/{number}/mandatory-report/open": {
             "path": {"number": case_numbers},
             "body": {"situations": st.lists(_codes(MANDATORY_REPORT_SITUATIONS), max_size=3)},
+        },
+        "/api/cases/{number}/referrals": {"path": {"number": plain_numbers}},
+        "/api/referrals": {
+            "body": {
+                "case_number": case_numbers,
+                "agency_id": st.just(world.agency_id),
+                "urgency": _codes(URGENCIES),
+                "reason": st.text(min_size=1, max_size=40),
+                "request": st.text(min_size=1, max_size=40),
+            },
+        },
+        **{
+            f"/api/cases/{{number}}/referrals/{{referral_id}}/{step}": {
+                "path": {"number": plain_numbers, "referral_id": st.just(world.referral_id)}
+            }
+            for step in ("accept", "return", "revoke")
         },
         "/api/experts/{expert_id}/slots": {"path": {"expert_id": st.just(world.expert_id)}},
         "/api/bookings": {
@@ -347,6 +375,12 @@ async def test_the_fuzzed_document_is_the_one_the_app_serves(client: AsyncTestCl
         "/api/cases/{number}/mandatory-report",
         "/api/cases/{number}/mandatory-report/open",
         "/api/cases/{number}/mandatory-report/record",
+        "/api/agencies",
+        "/api/cases/{number}/referrals",
+        "/api/referrals",
+        "/api/cases/{number}/referrals/{referral_id}/accept",
+        "/api/cases/{number}/referrals/{referral_id}/return",
+        "/api/cases/{number}/referrals/{referral_id}/revoke",
         "/api/experts",
         "/api/experts/{expert_id}/slots",
         "/api/bookings",

@@ -42,6 +42,10 @@ PUBLIC = {
     "/webhooks/twilio/sms-status": "Twilio's request signature is the credential",
     "/webhooks/twilio/sms-inbound": "Twilio's request signature is the credential",
     "/static/{file_path:path}": "stylesheet",
+    "/r/{token:str}": "an agency's referral page: the secret referral token is the credential (throttled)",
+    "/r/{token:str}/acknowledge": "the agency signs for it: the secret referral token is the credential",
+    "/r/{token:str}/feedback": "the agency reports back: the secret referral token is the credential",
+    "/r/{token:str}/decline": "the agency declines a referral: the secret referral token is the credential",
 }
 PUBLIC_PREFIXES = ("/schema",)  # the OpenAPI description: route shapes, no data
 
