@@ -377,6 +377,10 @@ async def test_the_quarter_keeps_its_rules_at_any_moment_it_is_seeded(settings, 
         assert {number.split("-")[1] for number in numbers} == {"2026", "2027"}
 
 
+def _without_ids(detail: str) -> dict[str, Any]:
+    return {key: value for key, value in json.loads(detail).items() if key != "referral"}
+
+
 async def test_the_same_seed_and_moment_give_the_same_quarter(settings, engine):
     """Deterministic apart from ciphertext nonces and link tokens: two runs (each rolled back) agree."""
     assert await seed_demo(settings)
@@ -403,7 +407,8 @@ async def test_the_same_seed_and_moment_give_the_same_quarter(settings, engine):
                     ),
                     sorted((t.kind, t.due_at, t.status, t.title) for t in q.tasks if t.case_id > first_case),
                     sorted((r.status, r.sent_at, r.due_on) for r in q.referrals if r.case_id > first_case),
-                    [(e.kind, e.at, e.detail) for e in q.events if e.case_id > first_case],
+                    # Row ids aside: PostgreSQL does not give sequence values back on rollback.
+                    [(e.kind, e.at, _without_ids(e.detail)) for e in q.events if e.case_id > first_case],
                 )
             )
             await session.rollback()
