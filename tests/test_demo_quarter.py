@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import SQLModel, select
 
-from app.demo import seed_demo
+from app.demo import DEMO_PASSWORD, seed_demo
 from app.demo_quarter import seed_quarter
 from core.accounts import Role, StaffUser
 from core.db import AsyncSession, create_sessionmaker
@@ -50,6 +50,7 @@ from hotline.intake import CALLER_PHONE_CONTEXT, SUMMARY_CONTEXT
 from hotline.lights import light_of
 from hotline.models import Call, ReferralCase
 from hotline.taxonomy import CASE_TRANSITIONS, CaseStatus, Line
+from tests.conftest import post_form
 
 OPEN_REFERRAL = {
     ReferralStatus.SENT,
@@ -426,3 +427,29 @@ async def test_the_demo_seeds_quickly(settings, engine):
         elapsed = datetime.now(UTC) - started
         await session.rollback()
     assert elapsed < timedelta(seconds=3)
+
+
+async def test_demo_logins_open_the_seeded_cases_within_their_unit(settings, engine, client):
+    """The pages that exist today render the seeded quarter; the district's supervisor sees only the
+    district's cases, and a city case is "not found" for them."""
+    assert await seed_demo(settings)
+    async with create_sessionmaker(engine)() as session:
+        q = await Quarter().load(session)
+    district_unit = q.staff["xihu-supervisor"].unit_id
+    # The newest of each unit: the list shows the newest first, a page at a time.
+    newest = sorted(q.cases.values(), key=lambda case: case.created_at, reverse=True)
+    city_case = next(case for case in newest if case.unit_id != district_unit)
+    district_case = next(case for case in newest if case.unit_id == district_unit)
+    for username, sees_city in (("supervisor", True), ("xihu-supervisor", False)):
+        client.cookies.clear()
+        response = await post_form(
+            client, "/login", {"username": username, "password": DEMO_PASSWORD}, follow_redirects=False
+        )
+        assert response.status_code == 303, response.text
+        listing = await client.get("/hotline/cases")
+        assert listing.status_code == 200
+        assert (city_case.number in listing.text) is sees_city and district_case.number in listing.text
+        assert (await client.get(f"/hotline/cases/{district_case.number}")).status_code == 200
+        assert (await client.get(f"/hotline/cases/{city_case.number}")).status_code == (
+            200 if sees_city else 404
+        )
