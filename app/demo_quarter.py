@@ -61,6 +61,7 @@ _REFERRAL_STEPS: dict[ReferralStatus, tuple[ReferralStatus, ...]] = {
     ReferralStatus.DECLINED: (ReferralStatus.ACKNOWLEDGED, ReferralStatus.DECLINED),
     ReferralStatus.REVOKED: (ReferralStatus.REVOKED,),
 }
+_CALL_BACK_RISKS = (RiskLevel.HIGH, RiskLevel.CRITICAL)
 # Who takes each step: the agency through its link, the owner, or a supervisor (revocation).
 _AGENCY_STEPS = frozenset({ReferralStatus.ACKNOWLEDGED, ReferralStatus.FEEDBACK, ReferralStatus.DECLINED})
 
@@ -338,22 +339,15 @@ class _CaseWriter:
         for hours, new_level, reason in self.spec.risk:
             at = self.opened_at + timedelta(hours=hours)
             self.event(at, "risk", detail={"from": level.value, "to": new_level.value}, text=reason)
-            if new_level in (RiskLevel.HIGH, RiskLevel.CRITICAL) and level not in (
-                RiskLevel.HIGH,
-                RiskLevel.CRITICAL,
-            ):
-                # The rule: a high or critical risk means a call back within 24 hours.
-                done = self.spec.status != CaseStatus.ACCEPTED
-                self.task(
-                    TaskKind.CALLBACK,
-                    "回电确认孩子当前是否安全",
-                    at + timedelta(hours=24),
-                    created_at=at,
+            if new_level in _CALL_BACK_RISKS and level not in _CALL_BACK_RISKS:
+                # The rule: a high or critical risk means a call back within 24 hours. Cases still
+                # only accepted have not had theirs yet.
+                callback = self.task(
+                    TaskKind.CALLBACK, "回电确认孩子当前是否安全", at + timedelta(hours=24), created_at=at,
                     rule_key="risk_callback",
-                    done=(at + timedelta(hours=4), "已回电，孩子当前安全，已告知求助途径。")
-                    if done
-                    else None,
-                )
+                )  # fmt: skip
+                if self.spec.status != CaseStatus.ACCEPTED:
+                    self.finish(callback, at + timedelta(hours=4), "已回电，孩子当前安全，已告知求助途径。")
             level = new_level
             case.risk_level = new_level
             case.risk_reason_ciphertext = self.s.cipher.encrypt(reason, context=ctx.CASE_RISK_REASON)
@@ -494,7 +488,6 @@ class _CaseWriter:
         created_at: datetime,
         rule_key: str | None = None,
         referral_id: int | None = None,
-        done: tuple[datetime, str] | None = None,
     ) -> Task:
         task = Task(
             case_id=self.case_id,
@@ -509,8 +502,6 @@ class _CaseWriter:
             created_at=self.s.clock.past(created_at),
         )
         self.rows.append(task)
-        if done is not None:
-            self.finish(task, *done)
         return task
 
     def finish(self, task: Task, at: datetime, note: str, result: str | None = None) -> None:
