@@ -20,11 +20,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.demo_quarter_stories import AGENCIES, CASES, PHONES, CaseSpec, ReferralSpec
+from app.demo_quarter_stories import AGENCIES, CASES, PHONES, AgencySpec, CaseSpec, ReferralSpec
 from booking.tokens import new_token, token_hash
 from core.accounts import StaffUser
 from core.db import AsyncSession, utcnow
-from core.i18n import N_
 from core.privacy import FieldCipher, phone_index
 from core.settings import Settings
 from core.units import OrgUnit
@@ -34,6 +33,7 @@ from hotline.case_events import record_event
 from hotline.case_numbers import allocate_case_number
 from hotline.case_terms import (
     REFERRAL_TRANSITIONS,
+    TASK_KINDS,
     MandatoryReportStatus,
     ReferralStatus,
     RiskLevel,
@@ -44,10 +44,13 @@ from hotline.casework_models import Agency, ChildFlag, HelpPlan, MandatoryReport
 from hotline.models import Call, ReferralCase
 from hotline.taxonomy import CASE_TRANSITIONS, CaseStatus
 
-__all__ = ["MANDATORY_REPORT_ALERT", "SEED", "SeededQuarter", "seed_quarter"]
+__all__ = ["SEED", "SeededQuarter", "seed_quarter"]
 
 SEED = 2026
-MANDATORY_REPORT_ALERT = N_("Case {case} needs a mandatory report to the police.")
+# As hotline.mandatory_reports writes them (its REPORT_ALERT_KIND and REPORT_ALERT_TEXT, translated in
+# its catalogue): an alert names the case number only.
+REPORT_ALERT_KIND = "mandatory_report.new"
+REPORT_ALERT_TEXT = "Case {number} needs a mandatory report to the police"
 _OPEN_REFERRAL = frozenset(
     {ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED, ReferralStatus.FEEDBACK, ReferralStatus.RETURNED}
 )
@@ -62,8 +65,11 @@ _REFERRAL_STEPS: dict[ReferralStatus, tuple[ReferralStatus, ...]] = {
     ReferralStatus.REVOKED: (ReferralStatus.REVOKED,),
 }
 _CALL_BACK_RISKS = (RiskLevel.HIGH, RiskLevel.CRITICAL)
-# Who takes each step: the agency through its link, the owner, or a supervisor (revocation).
+# Who takes each step: the agency through its link, the owner, or a supervisor (revocation); the staff's
+# acceptance of the feedback is the step to "closed".
 _AGENCY_STEPS = frozenset({ReferralStatus.ACKNOWLEDGED, ReferralStatus.FEEDBACK, ReferralStatus.DECLINED})
+_STEP_EVENTS = {ReferralStatus.CLOSED: "referral.accepted"}
+_SETTLED_REFERRAL = frozenset({ReferralStatus.CLOSED, ReferralStatus.DECLINED, ReferralStatus.REVOKED})
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,11 @@ def _to_working_day(day: date, *, later: bool) -> date:
     return day
 
 
+def _agency_label(agency: Agency) -> str:
+    """Who a step through the agency's link is attributed to, as hotline.agency_link names it."""
+    return f"agency:{agency.name}"[:120]
+
+
 def _age_band(age: int) -> str:
     return "0-5" if age <= 5 else "6-11" if age <= 11 else "12-14" if age <= 14 else "15-17"
 
@@ -139,7 +150,7 @@ class _Seeding:
     units: list[OrgUnit]
     staff: dict[str, StaffUser]
     agencies: dict[str, Agency]  # by AgencySpec.key
-    agency_contacts: dict[int, str]  # agency id → the contact's name, who signs for referrals
+    agency_specs: dict[int, AgencySpec]  # agency id → its spec: the contact who signs, their phone
 
     def mobile(self) -> str:
         return f"+861{self.rng.choice('3589')}{self.rng.randrange(10**9):09d}"
@@ -198,12 +209,28 @@ class _CaseWriter:
         """A timeline entry, by the case's owner unless someone else is named."""
         if actor is None and actor_label is None:
             actor = self.owner
-        fields = {"kind": kind, "actor": actor, "actor_label": actor_label, "detail": detail, "text": text}
+        fields = {
+            "kind": kind,
+            "actor": actor,
+            "actor_label": actor_label,
+            "detail": detail or {},
+            "text": text,
+        }
         self.events.append((self.s.clock.past(at), len(self.events), fields))
 
-    def move(self, to: CaseStatus, at: datetime, **detail: Any) -> None:
+    def move(
+        self,
+        to: CaseStatus,
+        at: datetime,
+        *,
+        text: str | None = None,
+        by: dict[str, Any] | None = None,
+        **detail: Any,
+    ) -> None:
+        """A status change; `by` names who made it when not the owner (actor or actor_label)."""
         CASE_TRANSITIONS.check(self.status, to)
-        self.event(at, "status", detail={"from": self.status.value, "to": to.value, **detail})
+        detail = {"from": self.status.value, "to": to.value, **detail}
+        self.event(at, "status", detail=detail, text=text, **(by or {}))
         self.status = to
 
     async def write(self) -> tuple[ReferralCase, list[Referral]]:
@@ -247,9 +274,13 @@ class _CaseWriter:
             raise ValueError(f"demo case {spec.key}: the story ends {self.status}, not {spec.status}")
         case.status = self.status
         self.s.session.add_all(self.rows)
+        await self.s.session.flush()  # task ids, for the entries of tasks done
         self.events.sort(key=lambda entry: (entry[0], entry[1]))
         for at, _, fields in self.events:
-            record_event(self.s.session, cipher, case_id=case_id, at=at, **fields)
+            detail = {
+                key: value.id if isinstance(value, Task) else value for key, value in fields["detail"].items()
+            }
+            record_event(self.s.session, cipher, case_id=case_id, at=at, **{**fields, "detail": detail})
         case.updated_at = max([self.opened_at, *(at for at, _, _ in self.events)])
         return case, referrals
 
@@ -296,10 +327,10 @@ class _CaseWriter:
             created_at=self.opened_at,
             due_at=self.s.report_due(self.opened_at),
         )
+        # Opened by the call that showed the duty, in its transaction: the operator who took it.
         self.event(
             self.opened_at,
-            "mandatory_report.opened",
-            actor_label="system",
+            "report.opened",
             detail={"trigger": report.trigger, "situations": list(report_spec.situations)},
         )
         if recorded is not None:
@@ -314,27 +345,28 @@ class _CaseWriter:
             )
             report.recorded_by_id = self.owner.id
             report.recorded_at = at
-            self.event(
-                at,
-                "mandatory_report.recorded",
-                detail={"channel": recorded.channel, "police_unit": recorded.police_unit},
-            )
-        self.rows.append(report)
+            self.event(at, "report.recorded", detail={"channel": recorded.channel, "with_response": True})
+        self.s.session.add(report)
+        await self.s.session.flush()
         for supervisor in await supervisors_over(self.s.session, self.unit_id):
             self.rows.append(
                 StaffAlert(
                     recipient_id=supervisor.id or 0,
                     case_id=case.id,
-                    kind="mandatory_report.new",
-                    message=MANDATORY_REPORT_ALERT,
-                    params=json.dumps({"case": case.number}),
-                    dedupe_key=f"mandatory_report:{case.id}:new",
+                    kind=REPORT_ALERT_KIND,
+                    message=REPORT_ALERT_TEXT,
+                    params=json.dumps({"number": case.number}),
+                    dedupe_key=f"report.new:{report.id}",
                     created_at=self.opened_at,
                     read_at=report.recorded_at,
                 )
             )
 
     def _triage(self, case: ReferralCase) -> None:
+        child = self.spec.child
+        changed = ["age", "age_band", "district", "school_stage", "sex"] + (["name"] if child.name else [])
+        first_look = self.opened_at + timedelta(hours=self.spec.risk[0][0] if self.spec.risk else 0.5)
+        self.event(first_look, "child", detail={"changed": changed + (["flags"] if self.spec.flags else [])})
         level = RiskLevel.UNASSESSED
         for hours, new_level, reason in self.spec.risk:
             at = self.opened_at + timedelta(hours=hours)
@@ -343,8 +375,8 @@ class _CaseWriter:
                 # The rule: a high or critical risk means a call back within 24 hours. Cases still
                 # only accepted have not had theirs yet.
                 callback = self.task(
-                    TaskKind.CALLBACK, "回电确认孩子当前是否安全", at + timedelta(hours=24), created_at=at,
-                    rule_key="risk_callback",
+                    TaskKind.CALLBACK, TASK_KINDS[TaskKind.CALLBACK], at + timedelta(hours=24), created_at=at,
+                    rule_key="callback:risk",
                 )  # fmt: skip
                 if self.spec.status != CaseStatus.ACCEPTED:
                     self.finish(callback, at + timedelta(hours=4), "已回电，孩子当前安全，已告知求助途径。")
@@ -380,21 +412,28 @@ class _CaseWriter:
         return plans
 
     def _statuses(self, plans: list[_ReferralPlan]) -> None:
-        """The case's status follows its work: in progress once triaged, referred while any referral is
-        out, follow-up when the last one closed (back in progress when it was declined or revoked)."""
+        """The case's status follows its work as the services move it: in progress once triaged,
+        referred when a referral goes out, follow-up when an agency reports back; the owner takes it
+        back in hand when the last referral out was declined or revoked."""
         if self.spec.status == CaseStatus.ACCEPTED:
             return
         self.move(CaseStatus.IN_PROGRESS, self.opened_at + timedelta(hours=2))
-        points = [(plan.sent_at, 1, plan) for plan in plans]
-        points += [(plan.settled_at, -1, plan) for plan in plans if plan.settled_at is not None]
+        points = [(plan.sent_at, 0, ReferralStatus.SENT, plan) for plan in plans]
+        points += [(at, 1, step, plan) for plan in plans for step, at in plan.steps]
         out = 0
-        for at, change, plan in sorted(points, key=lambda point: (point[0], -point[1])):
-            out += change
-            if change > 0 and self.status != CaseStatus.REFERRED:
-                self.move(CaseStatus.REFERRED, at)
-            elif out == 0 and change < 0:
-                settled_well = plan.spec.status == ReferralStatus.CLOSED
-                self.move(CaseStatus.FOLLOW_UP if settled_well else CaseStatus.IN_PROGRESS, at)
+        for at, _, step, plan in sorted(points, key=lambda point: (point[0], point[1])):
+            if step == ReferralStatus.SENT:
+                out += 1
+                if self.status != CaseStatus.REFERRED:
+                    self.move(CaseStatus.REFERRED, at, why="referral")
+            elif step == ReferralStatus.FEEDBACK and self.status == CaseStatus.REFERRED:
+                self.move(
+                    CaseStatus.FOLLOW_UP, at, by={"actor_label": _agency_label(plan.agency)}, why="referral"
+                )
+            elif step in _SETTLED_REFERRAL:
+                out -= 1
+                if out == 0 and step != ReferralStatus.CLOSED and self.status == CaseStatus.REFERRED:
+                    self.move(CaseStatus.IN_PROGRESS, at + timedelta(minutes=30))
         if not plans and self.spec.status == CaseStatus.FOLLOW_UP:
             self.move(CaseStatus.FOLLOW_UP, self.opened_at + timedelta(days=self.spec.follow_up_after_days))
 
@@ -423,38 +462,41 @@ class _CaseWriter:
             referral_id = referral.id or 0
             self.tokens[referral_id] = token
             referrals.append(referral)
-            self.event(
-                plan.sent_at,
-                "referral.sent",
-                detail={"referral": referral_id, "agency": agency.name, "due_on": plan.due_on.isoformat()},
-            )
-            status = ReferralStatus.SENT
-            for step, at in plan.steps:
-                REFERRAL_TRANSITIONS.check(status, step)
-                status = step
-                self._referral_step(referral, plan, step, at)
+            detail = {"referral": referral_id, "agency": agency.id, "due_on": plan.due_on.isoformat()}
+            # The link goes by SMS when the contact's number is a mobile (a landline gets it by hand).
+            texted = self.s.agency_specs[agency.id or 0].contact_phone.startswith("1")
+            detail |= {"texted": texted, "shares_phone": False}
+            self.event(plan.sent_at, "referral.sent", detail=detail)
             check = self.task(
                 TaskKind.REFERRAL_CHECK,
-                f"查看{agency.name}的转介反馈",
+                f"Check the feedback from {agency.name}"[:200],
                 referral.due_at,
                 created_at=plan.sent_at,
                 rule_key=f"referral:{referral_id}",
                 referral_id=referral_id,
             )
-            if spec.status == ReferralStatus.CLOSED:
-                self.finish(check, referral.closed_at or plan.sent_at, "反馈已阅，转介办结。")
-            elif spec.status not in _OPEN_REFERRAL:
-                check.status = TaskStatus.CANCELLED
+            status = ReferralStatus.SENT
+            for step, at in plan.steps:
+                REFERRAL_TRANSITIONS.check(status, step)
+                self._referral_step(referral, plan, status, step, at, check)
+                status = step
         return referrals
 
     def _referral_step(
-        self, referral: Referral, plan: _ReferralPlan, step: ReferralStatus, at: datetime
+        self,
+        referral: Referral,
+        plan: _ReferralPlan,
+        source: ReferralStatus,
+        step: ReferralStatus,
+        at: datetime,
+        check: Task,
     ) -> None:
         spec, agency, cipher = plan.spec, plan.agency, self.s.cipher
         text: str | None = None
+        actor = self.owner
         if step == ReferralStatus.ACKNOWLEDGED:
             referral.acknowledged_at = at
-            referral.acknowledged_by = self.s.agency_contacts[agency.id or 0]
+            referral.acknowledged_by = self.s.agency_specs[agency.id or 0].contact_name
         elif step == ReferralStatus.FEEDBACK:
             referral.feedback_ciphertext = cipher.encrypt_optional(
                 spec.feedback, context=ctx.REFERRAL_FEEDBACK
@@ -468,16 +510,20 @@ class _CaseWriter:
             text = spec.note  # what more the agency is asked for
         elif step == ReferralStatus.REVOKED:
             text = spec.note  # why the supervisor withdrew it
-        if step not in _OPEN_REFERRAL:
+            actor = self.s.supervisor_of(self.spec.unit)
+        if step in _SETTLED_REFERRAL:
             referral.closed_at = at  # the link dies
-        detail = {"referral": referral.id, "agency": agency.name}
-        kind = f"referral.{step.value}"
+            # The check task goes with the referral: done when its feedback is accepted, else cancelled.
+            check.status = TaskStatus.DONE if step == ReferralStatus.CLOSED else TaskStatus.CANCELLED
+            check.done_at = self.s.clock.past(at)
+            check.done_by_id = None if step in _AGENCY_STEPS else actor.id
+        kind = _STEP_EVENTS.get(step, f"referral.{step.value}")
         if step in _AGENCY_STEPS:
-            self.event(at, kind, actor_label=f"agency:{agency.name}", detail=detail)
-        elif step == ReferralStatus.REVOKED:
-            self.event(at, kind, actor=self.s.supervisor_of(self.spec.unit), detail=detail, text=text)
+            detail: dict[str, Any] = {"referral": referral.id, "status": step.value}
+            self.event(at, kind, actor_label=_agency_label(agency), detail=detail)
         else:
-            self.event(at, kind, detail=detail, text=text)
+            detail = {"referral": referral.id, "from": source.value, "to": step.value}
+            self.event(at, kind, actor=actor, detail=detail, text=text)
 
     def task(
         self,
@@ -508,10 +554,10 @@ class _CaseWriter:
         at = self.s.clock.past(max(at, task.created_at))
         task.status, task.done_at, task.done_by_id, task.result = TaskStatus.DONE, at, self.owner.id, result
         task.note_ciphertext = self.s.cipher.encrypt(note, context=ctx.TASK_NOTE)
-        detail: dict[str, Any] = {"task_kind": task.kind, "title": task.title}
-        if result is not None:
-            detail["result"] = result
-        self.event(at, "task.done", detail=detail, text=note)
+        # The task row is resolved to its id when the entries are written.
+        self.event(
+            at, "task.done", detail={"task": task, "task_kind": task.kind, "result": result}, text=note
+        )
 
     def _tasks(self) -> None:
         now = self.s.clock.now
@@ -540,11 +586,11 @@ class _CaseWriter:
                 updated_at=at,
             )
         )
-        self.event(at, "help_plan.created", detail={"review_on": review_on.isoformat()})
+        self.event(at, "plan", detail={"created": True, "review_on": review_on.isoformat()})
         self.task(
             TaskKind.PLAN_REVIEW,
-            "帮扶计划复评",
-            self.s.clock.local(review_on, 17),
+            TASK_KINDS[TaskKind.PLAN_REVIEW],
+            self.s.clock.local(review_on + timedelta(days=1), 0),  # by the end of the review day
             created_at=at,
             rule_key=f"plan_review:{review_on.isoformat()}",
         )
@@ -559,11 +605,11 @@ class _CaseWriter:
             spec.summary, context=ctx.CASE_CLOSING_SUMMARY
         )
         case.closed_at = closed_at
-        self.move(CaseStatus.CLOSED, closed_at, outcome=spec.outcome)
+        self.move(CaseStatus.CLOSED, closed_at, text=spec.summary, outcome=spec.outcome, tasks_cancelled=0)
         # The rule: a satisfaction follow-up (满意度回访) within 7 days of closing.
         follow_up = self.task(
             TaskKind.SATISFACTION,
-            "满意度回访",
+            TASK_KINDS[TaskKind.SATISFACTION],
             closed_at + timedelta(days=7),
             created_at=closed_at,
             rule_key="satisfaction",
@@ -589,7 +635,7 @@ async def _add_agencies(seeding: _Seeding) -> None:
         seeding.session.add(agency)
         await seeding.session.flush()
         seeding.agencies[spec.key] = agency
-        seeding.agency_contacts[agency.id or 0] = spec.contact_name
+        seeding.agency_specs[agency.id or 0] = spec
 
 
 async def seed_quarter(
@@ -613,7 +659,7 @@ async def seed_quarter(
         units=units,
         staff=staff,
         agencies={},
-        agency_contacts={},
+        agency_specs={},
     )
     await _add_agencies(seeding)
     writers = sorted((_CaseWriter(seeding, spec) for spec in CASES), key=lambda writer: writer.opened_at)

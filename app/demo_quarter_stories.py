@@ -475,7 +475,7 @@ CASES: list[CaseSpec] = [
         ),
         tasks=(TaskSpec("与社区社工确认帮教安排", 10),),
     ),
-    # ---- Referred, waiting for agencies ----
+    # ---- Referred, waiting for agencies (follow-up once one has reported back) ----
     CaseSpec(
         "neighbour-abuse",
         CITY,
@@ -494,7 +494,7 @@ CASES: list[CaseSpec] = [
             ),
             CallSpec(20, "parent", "母亲来电：孩子又说出更多细节，已不敢回家，暂住外婆家。", "same"),
         ),
-        CaseStatus.REFERRED,
+        CaseStatus.FOLLOW_UP,
         risk=(
             (0.2, _R.HIGH, "疑似遭受邻居性侵，孩子出现惊恐反应。"),
             (20, _R.CRITICAL, "多次发生，嫌疑人仍住同楼，孩子拒绝回家。"),
@@ -609,7 +609,7 @@ CASES: list[CaseSpec] = [
                 "new",
             ),
         ),
-        CaseStatus.REFERRED,
+        CaseStatus.FOLLOW_UP,
         risk=((1, _R.MEDIUM, "孩子在校多次打人，家长管教方式简单粗暴。"),),
         referrals=(
             ReferralSpec(
@@ -666,7 +666,7 @@ CASES: list[CaseSpec] = [
                 0, "teacher", "班主任来电：初三男生长期失眠、成绩骤降，上课常趴着，家长觉得是偷懒。", "new"
             ),
         ),
-        CaseStatus.REFERRED,
+        CaseStatus.FOLLOW_UP,
         risk=((1, _R.MEDIUM, "长期失眠、成绩骤降，家长不重视。"),),
         referrals=(
             ReferralSpec(

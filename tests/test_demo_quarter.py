@@ -52,6 +52,7 @@ from hotline.models import Call, ReferralCase
 from hotline.taxonomy import CASE_TRANSITIONS, CaseStatus, Line
 from tests.conftest import post_form
 
+REFERRAL_EVENT_KINDS = {ReferralStatus.CLOSED: "referral.accepted"}
 OPEN_REFERRAL = {
     ReferralStatus.SENT,
     ReferralStatus.ACKNOWLEDGED,
@@ -209,7 +210,9 @@ def _assert_quarter(q: Quarter, settings: Settings, now: datetime) -> None:
         assert referral.due_at.astimezone(ZONE).date() == referral.due_on
         assert referral.sent_at >= q.cases[referral.case_id].created_at
     assert all(q.cases[referral.case_id].status != CaseStatus.ACCEPTED for referral in q.referrals)
-    assert all(q.cases[referral.case_id].status == CaseStatus.REFERRED for referral in open_referrals)
+    # A case with a referral out is referred, or in follow-up once an agency has reported back.
+    following = {CaseStatus.REFERRED, CaseStatus.FOLLOW_UP}
+    assert all(q.cases[referral.case_id].status in following for referral in open_referrals)
 
     # Mandatory reports: one pending and overdue, one pending and due later today, recorded ones with
     # police unit, channel and receipt; every case of a reporting category has its report.
@@ -236,8 +239,13 @@ def _assert_quarter(q: Quarter, settings: Settings, now: datetime) -> None:
             for user in q.staff.values()
             if user.role == Role.SUPERVISOR and is_within(unit_path, q.units[user.unit_id].path)
         }
-        alerted = {a.recipient_id for a in q.alerts if a.case_id == report.case_id and a.read_at is None}
-        assert supervisors and supervisors <= alerted
+        alerts = [a for a in q.alerts if a.case_id == report.case_id and a.read_at is None]
+        assert supervisors and supervisors <= {alert.recipient_id for alert in alerts}
+        number = q.cases[report.case_id].number
+        assert all(json.loads(alert.params) == {"number": number} for alert in alerts)
+        assert all(
+            alert.message == "Case {number} needs a mandatory report to the police" for alert in alerts
+        )
 
     # Closed cases: outcome, summary, closing time, no pending report, no open task but the follow-up.
     closed = [case for case in cases if case.status == CaseStatus.CLOSED]
@@ -294,7 +302,7 @@ def _assert_timelines(q: Quarter) -> None:
         referral_status: dict[int, str] = {}
         for event in events:
             detail = json.loads(event.detail)
-            assert event.actor_id is not None or event.actor_label.startswith(("agency:", "system"))
+            assert event.actor_id is not None or event.actor_label.startswith("agency:")
             if event.kind == "status":
                 assert detail["from"] == status
                 CASE_TRANSITIONS.check(status, detail["to"])
@@ -305,18 +313,30 @@ def _assert_timelines(q: Quarter) -> None:
             elif event.kind == "referral.sent":
                 referral_status[detail["referral"]] = ReferralStatus.SENT
             elif event.kind.startswith("referral."):
-                step = event.kind.removeprefix("referral.")
+                # Agency steps name the status they reached; staff steps where they came from and went.
+                step = detail.get("status") or detail["to"]
+                assert event.kind == REFERRAL_EVENT_KINDS.get(step, f"referral.{step}")
+                assert (
+                    detail.get("from", referral_status[detail["referral"]])
+                    == referral_status[detail["referral"]]
+                )
                 REFERRAL_TRANSITIONS.check(referral_status[detail["referral"]], step)
                 referral_status[detail["referral"]] = step
+                assert event.actor_label.startswith("agency:") == ("status" in detail)
         assert status == case.status and risk == case.risk_level
         assert referral_status == {rid: r.status for rid, r in referrals.items() if r.case_id == case_id}
         kinds = {event.kind for event in events}
         if any(report.case_id == case_id for report in q.reports):
-            assert "mandatory_report.opened" in kinds
+            assert "report.opened" in kinds
         if any(r.case_id == case_id and r.status == "recorded" for r in q.reports):
-            assert "mandatory_report.recorded" in kinds
-        done_tasks = [t for t in q.tasks if t.case_id == case_id and t.status == TaskStatus.DONE]
-        assert sum(1 for event in events if event.kind == "task.done") == len(done_tasks)
+            assert "report.recorded" in kinds
+        # Each task done has its entry, naming it; a referral's check is settled by the referral's step.
+        done = {
+            t.id
+            for t in q.tasks
+            if t.case_id == case_id and t.status == TaskStatus.DONE and not t.referral_id
+        }
+        assert {json.loads(e.detail)["task"] for e in events if e.kind == "task.done"} == done
 
 
 def _assert_everything_decrypts(q: Quarter, cipher: FieldCipher) -> None:
