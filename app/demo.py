@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import time
+from datetime import datetime, time
 
 from sqlmodel import col, select
 
+from app.demo_quarter import SeededQuarter, seed_quarter
+from app.demo_quarter_stories import CASES
 from app.migrate import upgrade_database
 from booking.models import AvailabilityRule, Expert, Site
 from core.accounts import Role, StaffUser, create_staff_user
@@ -15,7 +17,7 @@ from core.db import AsyncSession, create_engine, create_sessionmaker
 from core.privacy import FieldCipher
 from core.settings import Settings
 from core.units import DEFAULT_UNIT_ID, OrgUnit, UnitKind, create_unit
-from hotline.intake import CallIntake, log_call
+from hotline.cipher_contexts import STAFF_MOBILE
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "seed_demo"]
 
@@ -28,12 +30,16 @@ DEMO_UNITS = [
 ]
 DEMO_USERS = [
     ("operator", "接线员 小李", Role.OPERATOR, 0),
+    ("operator2", "接线员 小张", Role.OPERATOR, 0),
     ("supervisor", "值班长 王老师", Role.SUPERVISOR, 0),
     ("coordinator", "妇联协调员 陈老师", Role.COORDINATOR, 0),
     ("admin", "系统管理员", Role.ADMIN, 0),
     ("xihu-operator", "西湖区接线员 小周", Role.OPERATOR, 1),
+    ("xihu-supervisor", "西湖区督导 赵老师", Role.SUPERVISOR, 1),
     ("xihu-coordinator", "西湖区协调员 刘老师", Role.COORDINATOR, 1),
 ]
+# The city's supervisor is on duty: alerts about a mandatory report reach this (invented) mobile by SMS.
+DEMO_ON_DUTY = ("supervisor", "+8613900001234")
 DEMO_EXPERTS = [
     ("张慧", "国家二级心理咨询师", "parenting,parent_child,study_pressure", "in_person,phone,video", 0),
     ("李明", "家庭教育指导师", "parenting,family_conflict,online_addiction", "in_person,video", 0),
@@ -44,47 +50,22 @@ DEMO_SITES = [
     ("市家庭教育指导服务中心", "人民路 100 号 3 楼", 0),
     ("西湖区妇女儿童活动中心", "和平街 28 号", 1),
 ]
-# Calls logged by each unit's operator (username), so each unit has cases of its own.
-DEMO_CALLS = [
-    (
-        "operator",
-        CallIntake(
-            line="12355", caller_type="teacher", category="violence", urgency="urgent",
-            child_age_band="12-14", summary="班主任来电：初一学生身上多处淤青，称继父经常打他，不敢回家。",
-            caller_phone="13812345678",
-        ),
-    ),
-    (
-        "operator",
-        CallIntake(
-            line="family_edu", caller_type="parent", category="study_pressure", urgency="routine",
-            child_age_band="15-17", summary="母亲来电：孩子高二，厌学、晚上玩手机到凌晨，亲子冲突频繁。",
-            caller_phone="13987654321",
-        ),
-    ),
-    (
-        "xihu-operator",
-        CallIntake(
-            line="family_edu", caller_type="parent", category="parent_child", urgency="priority",
-            child_age_band="6-11", summary="父亲来电：孩子三年级，近来不愿说话，想预约家庭教育专家。",
-            caller_phone="13700001111",
-        ),
-    ),
-]  # fmt: skip
 # Mornings and afternoons, Monday to Saturday, local time.
 DEMO_WINDOWS = [(time(9, 0), time(12, 0)), (time(14, 0), time(17, 30))]
 
 
-async def seed_demo(settings: Settings, *, print_summary: bool = False) -> bool:
-    """Create the demo data once; returns False (and changes nothing) when staff already exist."""
+async def seed_demo(settings: Settings, *, print_summary: bool = False, now: datetime | None = None) -> bool:
+    """Create the demo data once, in one transaction; returns False (and changes nothing) when staff
+    already exist. The quarter of case work is laid out back from `now` (default: this moment)."""
     await upgrade_database(settings.database_url)
     engine = create_engine(settings.database_url)
-    created = False
+    quarter: SeededQuarter | None = None
     async with create_sessionmaker(engine)() as session:
         if (await session.exec(select(StaffUser).limit(1))).first() is None:
             units = await _demo_units(session)
+            staff: dict[str, StaffUser] = {}
             for username, name, role, unit_no in DEMO_USERS:
-                await create_staff_user(
+                staff[username] = await create_staff_user(
                     session,
                     username=username,
                     display_name=name,
@@ -92,6 +73,11 @@ async def seed_demo(settings: Settings, *, print_summary: bool = False) -> bool:
                     password=DEMO_PASSWORD,
                     unit_id=units[unit_no].id or 0,
                 )
+            on_duty, mobile = DEMO_ON_DUTY
+            staff[on_duty].on_duty = True
+            staff[on_duty].mobile_ciphertext = FieldCipher(settings.data_key).encrypt(
+                mobile, context=STAFF_MOBILE
+            )
             sites = [
                 Site(name=name, address=address, unit_id=units[u].id or 0) for name, address, u in DEMO_SITES
             ]
@@ -116,21 +102,13 @@ async def seed_demo(settings: Settings, *, print_summary: bool = False) -> bool:
                                 expert_id=expert.id or 0, weekday=weekday, start_local=start, end_local=end
                             )
                         )
+            quarter = await seed_quarter(session, settings, units=units, staff=staff, now=now)
             await session.commit()
-            created = True
-            await _demo_calls(session, settings)
         experts = (await session.exec(select(Expert).order_by(col(Expert.id)))).all()
     await engine.dispose()
     if print_summary:
-        _print_summary(settings, experts, created)
-    return created
-
-
-async def _demo_calls(session: AsyncSession, settings: Settings) -> None:
-    cipher = FieldCipher(settings.data_key)
-    for username, intake in DEMO_CALLS:
-        operator = (await session.exec(select(StaffUser).where(StaffUser.username == username))).one()
-        await log_call(session, cipher, intake=intake, actor=operator, timezone=settings.site_timezone)
+        _print_summary(settings, experts, quarter)
+    return quarter is not None
 
 
 async def _demo_units(session: AsyncSession) -> list[OrgUnit]:
@@ -145,18 +123,36 @@ async def _demo_units(session: AsyncSession) -> list[OrgUnit]:
     return [city, district]
 
 
-def _print_summary(settings: Settings, experts: Sequence[Expert], created: bool) -> None:
+def _print_summary(settings: Settings, experts: Sequence[Expert], quarter: SeededQuarter | None) -> None:
     base = settings.public_base_url
+    created = quarter is not None
     print("\n" + ("Demo data created." if created else "Demo data already present; nothing changed."))
     print(f"\n  Site:            {base}/")
     print(f"  Parent booking:  {base}/book")
     print(f"  Staff login:     {base}/login   (password for every demo account: {DEMO_PASSWORD})")
     for username, name, role, unit_no in DEMO_USERS:
         print(f"    {username:<17} {role.value:<12} {name:<14} {DEMO_UNITS[unit_no][0]}")
+    district_cases = sum(1 for case in CASES if case.unit == 1)
     print(
         f"  Units: {DEMO_UNITS[1][0]} lies under {DEMO_UNITS[0][0]}. The city's staff see both units'"
-        " cases and experts (three cases); the district's staff see only their own (one case)."
+        f" cases and experts ({len(CASES)} cases); the district's staff see only their own"
+        f" ({district_cases} cases)."
     )
+    print(
+        f"\n  Case work: {len(CASES)} cases over the last 90 days on both lines, with referrals to agencies,"
+        " mandatory reports, follow-ups and help plans, laid out from the moment the demo was seeded."
+        f"\n    operator, operator2, xihu-operator   their cases and tasks: {base}/hotline/cases"
+        f"\n    supervisor, xihu-supervisor          supervision board: {base}/hotline/supervision"
+        "\n      (red, amber and green: supervisor sees both units, xihu-supervisor only the district)"
+        f"\n    supervisor is on duty with the demo mobile {DEMO_ON_DUTY[1]}: alerts about mandatory reports"
+        " reach it by SMS."
+    )
+    if quarter is not None:
+        print(
+            f"\n  Agency link (open it as the agency would, no login): {base}{quarter.agency_link_path}"
+            f"\n    the referral of case {quarter.agency_link_case} to {quarter.agency_name}; links are shown"
+            " only now, and only this one."
+        )
     print("\n  Expert calendar feeds (secret links):")
     for expert in experts:
         print(f"    {expert.name}: {base}/calendar/experts/{expert.feed_token}.ics")

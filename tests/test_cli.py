@@ -9,6 +9,8 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from app.demo import DEMO_USERS
+from app.demo_quarter_stories import CASES
 from booking.models import AvailabilityRule, Expert
 from core.accounts import StaffUser, authenticate
 from core.db import create_sessionmaker
@@ -77,12 +79,14 @@ async def test_demo_seeds_once_and_prints_logins_and_feed_links(database_url, tm
         [district] = [unit for unit in units.values() if unit.parent_id is not None]
         assert district.path == f"{units[district.parent_id].path}{district.id}/"
         assert {user.unit_id for user in users} == set(units)
-        assert len(users) == 6
+        assert len(users) == len(DEMO_USERS)
         assert "西湖区家庭教育指导服务站" in first.stdout and "see only their own" in first.stdout
         cases = (await session.exec(select(ReferralCase))).all()
-        # Each unit's operator logged calls: cases in both units, the district's only in the district.
+        # Each unit's operators carry cases: cases in both units, the district's only in the district
+        # (the quarter itself is tested in tests/test_demo_quarter.py).
         by_unit = {unit_id: sum(1 for case in cases if case.unit_id == unit_id) for unit_id in units}
-        assert by_unit == {DEFAULT_UNIT_ID: 2, district.id: 1}
+        district_cases = sum(1 for spec in CASES if spec.unit == 1)
+        assert by_unit == {DEFAULT_UNIT_ID: len(CASES) - district_cases, district.id: district_cases}
         experts = (await session.exec(select(Expert))).all()
         assert len(experts) == 3
         assert all(len(e.feed_token) >= 22 for e in experts)  # ≥128 bits of randomness, URL-safe
