@@ -67,24 +67,32 @@ def _t(vocabulary: dict[str, str], code: Any) -> str:
     return gettext(label(vocabulary, None if code is None else str(code)))
 
 
+def _headed(heading: str, what: str) -> str:
+    return gettext("%(heading)s: %(what)s") % {"heading": heading, "what": what}
+
+
 def _describe(kind: str, detail: dict[str, Any], names: dict[int, str]) -> str:
     """One line for an event, from its kind and the codes in its detail."""
     heading = gettext(EVENT_LABELS.get(kind, kind))
     if kind == "status":
-        line = f"{heading}: {_t(CASE_STATUSES, detail.get('from'))} → {_t(CASE_STATUSES, detail.get('to'))}"
+        line = _headed(
+            heading, f"{_t(CASE_STATUSES, detail.get('from'))} → {_t(CASE_STATUSES, detail.get('to'))}"
+        )
         if detail.get("outcome"):
-            line += f" · {gettext('Outcome')}: {_t(CASE_OUTCOMES, detail['outcome'])}"
+            line += " · " + _headed(gettext("Outcome"), _t(CASE_OUTCOMES, detail["outcome"]))
         return line
     if kind == "risk":
-        return f"{heading}: {_t(RISK_LEVELS, detail.get('from'))} → {_t(RISK_LEVELS, detail.get('to'))}"
+        return _headed(
+            heading, f"{_t(RISK_LEVELS, detail.get('from'))} → {_t(RISK_LEVELS, detail.get('to'))}"
+        )
     if kind == "owner":
         before = names.get(detail.get("from") or 0) or gettext("nobody")
-        return f"{heading}: {before} → {names.get(detail.get('to') or 0, '')}"
+        return _headed(heading, f"{before} → {names.get(detail.get('to') or 0, '')}")
     if kind == "child" and detail.get("changed"):
-        return f"{heading}: " + gettext(", ").join(_t(_CHILD_FIELDS, name) for name in detail["changed"])
+        return _headed(heading, gettext(", ").join(_t(_CHILD_FIELDS, name) for name in detail["changed"]))
     if kind == "plan":
         written = gettext("written") if detail.get("created") else gettext("revised")
-        return f"{heading} ({written}) · {gettext('Review on')} {detail.get('review_on', '')}"
+        return f"{heading} ({written}) · " + _headed(gettext("Review on"), str(detail.get("review_on", "")))
     return heading
 
 
