@@ -245,7 +245,7 @@ async def update_child(
             raise FormInvalid({"case": CHANGED_MEANWHILE})
         await session.exec(delete(ChildFlag).where(col(ChildFlag.case_id) == case.id))
         session.add_all([ChildFlag(case_id=case.id or 0, flag=flag) for flag in child.flags])
-        detail = {"changed": changed}
+        detail = {"changed": sorted(changed)}
         record_event(session, cipher, case_id=case.id or 0, kind="child", actor=actor, detail=detail, at=now)
         audit_case_act(session, actor, "case.child", case, client_ip=client_ip, detail=detail)
     return case
