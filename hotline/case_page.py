@@ -39,8 +39,8 @@ DONE_MESSAGES: dict[str, str] = {
     "child": N_("The child's details were saved."),
     "owner": N_("The case has a new owner."),
     "take": N_("You now own this case."),
-    "note": N_("The note was added."),
-    "plan": N_("The help plan was saved."),
+    "notes": N_("The note was added."),
+    "help-plan": N_("The help plan was saved."),
 }
 
 

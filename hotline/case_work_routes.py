@@ -9,19 +9,20 @@ nothing changed); an accepted one redirects to the case page (303) with what was
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from litestar import Controller, get, post
-from litestar.params import FromPath, JSONBody, URLEncodedBody
+from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
 from core.accounts import Role
 from core.db import DbSession
-from core.errors import FormInvalid, error_responses
+from core.errors import FormInvalid, NotFound, error_responses
 from core.http import client_ip
-from core.i18n import gettext
+from core.i18n import N_, gettext
 from core.privacy import CipherDep
 from core.security import requires_roles
 from core.settings import SettingsDep
@@ -42,8 +43,6 @@ __all__ = ["CaseState", "CaseWorkApi", "CaseWorkPages"]
 supervisors_only = requires_roles(Role.SUPERVISOR)
 # Every case operation of the API answers these; `error_responses` describes them in the OpenAPI document.
 _ERRORS = error_responses(400, 401, 403, 404)
-
-Act = Callable[[], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -71,34 +70,55 @@ def _state(case: ReferralCase) -> CaseState:
     )
 
 
-async def _act(
-    request: StaffRequest,
-    db: DbSession,
-    settings: SettingsDep,
-    cipher: CipherDep,
-    *,
-    number: str,
-    name: str,
-    posted: dict[str, Any],
-    act: Act,
-) -> Template | Redirect:
-    try:
-        await act()
-    except FormInvalid as exc:
-        return await render_case_page(
-            request,
-            db,
-            settings,
-            cipher,
-            number=number,
-            failed=name,
-            errors=exc.errors,
-            posted=posted,
-            status_code=400,
-        )
-    case = await find_case(db, number, request.user)
-    target = request.app.route_reverse("hotline:case", number=case.number)
-    return Redirect(f"{target}?done={name}#{name}", status_code=303)
+FormValues = dict[str, list[str]]
+Form = TypeVar("Form")
+
+
+def _reader(kind: type[Form]) -> Callable[[FormValues], Form]:
+    """Reads a fixed form (one value per field) as its dataclass, as Litestar's URL-encoded body would."""
+
+    def read(values: FormValues) -> Form:
+        fields = {key: found[0] for key, found in values.items() if found}
+        try:
+            return msgspec.convert(fields, kind, strict=False)
+        except msgspec.ValidationError as exc:
+            raise FormInvalid({"form": N_("Some fields need correcting.")}) from exc
+
+    return read
+
+
+@dataclass(frozen=True)
+class _FormAct:
+    """A form of the case page: the service it calls (all take the session, the cipher, the case's
+    number, the actor and the client's address) and, under `keyword`, what the form says."""
+
+    service: Callable[..., Awaitable[object]]
+    keyword: str | None = None
+    read: Callable[[FormValues], object] | None = None
+    supervisors_only: bool = False
+    in_site_time: bool = False  # the service takes the site's time zone (dates a person typed)
+
+
+# The forms of the case page, by the last part of their address.
+_FORM_ACTS: dict[str, _FormAct] = {
+    "status": _FormAct(change_status, "change", _reader(StatusChange)),
+    "close": _FormAct(close_case, "closure", _reader(Closure)),
+    "reopen": _FormAct(reopen_case, "reopening", _reader(Reopening), supervisors_only=True),
+    "risk": _FormAct(assess_risk, "assessment", _reader(RiskAssessment)),
+    # The child's flags are repeated check boxes, read as lists (see triage.child_details_from_form).
+    "child": _FormAct(update_child, "details", child_details_from_form),
+    "owner": _FormAct(reassign_case, "reassignment", _reader(Reassignment), supervisors_only=True),
+    "take": _FormAct(take_case),
+    "notes": _FormAct(add_note, "note", _reader(NewNote)),
+    "help-plan": _FormAct(save_help_plan, "form", _reader(HelpPlanForm), in_site_time=True),
+}
+
+
+def _shown_again(values: FormValues) -> dict[str, Any]:
+    """What the refused form is filled in with again: every field as typed, but never a child's name."""
+    shown: dict[str, Any] = {key: found[0] for key, found in values.items() if found and key != "name"}
+    shown["flags"] = values.get("flags", [])
+    return shown
 
 
 class CaseWorkPages(Controller):
@@ -106,219 +126,47 @@ class CaseWorkPages(Controller):
     guards = (hotline_staff_only,)
     include_in_schema = False
 
-    @post("/status", name="hotline:case_status")
-    async def status(
+    @post("/{act:str}", name="hotline:case_act")
+    async def act(
         self,
         request: StaffRequest,
         db: DbSession,
         settings: SettingsDep,
         cipher: CipherDep,
         number: FromPath[str],
-        data: URLEncodedBody[StatusChange],
+        act: FromPath[str],
     ) -> Template | Redirect:
-        return await _act(
-            request,
-            db,
-            settings,
-            cipher,
-            number=number,
-            name="status",
-            posted=asdict(data),
-            act=lambda: change_status(
-                db, cipher, number=number, change=data, actor=request.user, client_ip=client_ip(request)
-            ),
-        )
-
-    @post("/close", name="hotline:case_close")
-    async def close(
-        self,
-        request: StaffRequest,
-        db: DbSession,
-        settings: SettingsDep,
-        cipher: CipherDep,
-        number: FromPath[str],
-        data: URLEncodedBody[Closure],
-    ) -> Template | Redirect:
-        return await _act(
-            request,
-            db,
-            settings,
-            cipher,
-            number=number,
-            name="close",
-            posted=asdict(data),
-            act=lambda: close_case(
-                db, cipher, number=number, closure=data, actor=request.user, client_ip=client_ip(request)
-            ),
-        )
-
-    @post("/reopen", name="hotline:case_reopen", guards=[supervisors_only])
-    async def reopen(
-        self,
-        request: StaffRequest,
-        db: DbSession,
-        settings: SettingsDep,
-        cipher: CipherDep,
-        number: FromPath[str],
-        data: URLEncodedBody[Reopening],
-    ) -> Template | Redirect:
-        return await _act(
-            request,
-            db,
-            settings,
-            cipher,
-            number=number,
-            name="reopen",
-            posted=asdict(data),
-            act=lambda: reopen_case(
-                db, cipher, number=number, reopening=data, actor=request.user, client_ip=client_ip(request)
-            ),
-        )
-
-    @post("/risk", name="hotline:case_risk")
-    async def risk(
-        self,
-        request: StaffRequest,
-        db: DbSession,
-        settings: SettingsDep,
-        cipher: CipherDep,
-        number: FromPath[str],
-        data: URLEncodedBody[RiskAssessment],
-    ) -> Template | Redirect:
-        return await _act(
-            request,
-            db,
-            settings,
-            cipher,
-            number=number,
-            name="risk",
-            posted=asdict(data),
-            act=lambda: assess_risk(
-                db, cipher, number=number, assessment=data, actor=request.user, client_ip=client_ip(request)
-            ),
-        )
-
-    @post("/child", name="hotline:case_child")
-    async def child(
-        self,
-        request: StaffRequest,
-        db: DbSession,
-        settings: SettingsDep,
-        cipher: CipherDep,
-        number: FromPath[str],
-    ) -> Template | Redirect:
-        # Read as a multi-dict: the flags are repeated check boxes (see triage.child_details_from_form).
+        """One form of the case page (`act` names it). Refused: the page again with the form's errors
+        (400, nothing changed). Accepted: back to the case page (303), which says what was done."""
+        chosen = _FORM_ACTS.get(act)
+        if chosen is None:
+            raise NotFound(N_("This page does not exist or is no longer available."))
+        if chosen.supervisors_only:
+            supervisors_only(request, request.route_handler)
         form = await request.form()
         values = {key: [str(value) for value in form.getall(key)] for key in form if key != "_csrf_token"}
-
-        async def act() -> None:
-            details = child_details_from_form(values)
-            await update_child(
-                db, cipher, number=number, details=details, actor=request.user, client_ip=client_ip(request)
-            )
-
-        posted = {
-            key: value[0] if len(value) == 1 and key != "flags" else value for key, value in values.items()
-        }
-        posted.pop("name", None)  # a name typed is not shown back in full
-        return await _act(request, db, settings, cipher, number=number, name="child", posted=posted, act=act)
-
-    @post("/owner", name="hotline:case_owner", guards=[supervisors_only])
-    async def reassign(
-        self,
-        request: StaffRequest,
-        db: DbSession,
-        settings: SettingsDep,
-        cipher: CipherDep,
-        number: FromPath[str],
-        data: URLEncodedBody[Reassignment],
-    ) -> Template | Redirect:
-        return await _act(
-            request,
-            db,
-            settings,
-            cipher,
-            number=number,
-            name="owner",
-            posted=asdict(data),
-            act=lambda: reassign_case(
-                db, cipher, number=number, reassignment=data, actor=request.user, client_ip=client_ip(request)
-            ),
-        )
-
-    @post("/take", name="hotline:case_take")
-    async def take(
-        self,
-        request: StaffRequest,
-        db: DbSession,
-        settings: SettingsDep,
-        cipher: CipherDep,
-        number: FromPath[str],
-    ) -> Template | Redirect:
-        return await _act(
-            request,
-            db,
-            settings,
-            cipher,
-            number=number,
-            name="take",
-            posted={},
-            act=lambda: take_case(
-                db, cipher, number=number, actor=request.user, client_ip=client_ip(request)
-            ),
-        )
-
-    @post("/notes", name="hotline:case_note")
-    async def note(
-        self,
-        request: StaffRequest,
-        db: DbSession,
-        settings: SettingsDep,
-        cipher: CipherDep,
-        number: FromPath[str],
-        data: URLEncodedBody[NewNote],
-    ) -> Template | Redirect:
-        return await _act(
-            request,
-            db,
-            settings,
-            cipher,
-            number=number,
-            name="note",
-            posted=asdict(data),
-            act=lambda: add_note(
-                db, cipher, number=number, note=data, actor=request.user, client_ip=client_ip(request)
-            ),
-        )
-
-    @post("/help-plan", name="hotline:case_plan")
-    async def plan(
-        self,
-        request: StaffRequest,
-        db: DbSession,
-        settings: SettingsDep,
-        cipher: CipherDep,
-        number: FromPath[str],
-        data: URLEncodedBody[HelpPlanForm],
-    ) -> Template | Redirect:
-        return await _act(
-            request,
-            db,
-            settings,
-            cipher,
-            number=number,
-            name="plan",
-            posted=asdict(data),
-            act=lambda: save_help_plan(
+        arguments: dict[str, Any] = {"number": number, "actor": request.user, "client_ip": client_ip(request)}
+        if chosen.in_site_time:
+            arguments["timezone"] = settings.site_timezone
+        try:
+            if chosen.keyword and chosen.read:
+                arguments[chosen.keyword] = chosen.read(values)
+            await chosen.service(db, cipher, **arguments)
+        except FormInvalid as exc:
+            return await render_case_page(
+                request,
                 db,
+                settings,
                 cipher,
                 number=number,
-                form=data,
-                actor=request.user,
-                timezone=settings.site_timezone,
-                client_ip=client_ip(request),
-            ),
-        )
+                failed=act,
+                errors=exc.errors,
+                posted=_shown_again(values),
+                status_code=400,
+            )
+        case = await find_case(db, number, request.user)
+        target = request.app.route_reverse("hotline:case", number=case.number)
+        return Redirect(f"{target}?done={act}#{act}", status_code=303)
 
 
 class CaseWorkApi(Controller):

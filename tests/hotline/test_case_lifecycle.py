@@ -10,12 +10,15 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from litestar.testing import AsyncTestClient
 
+from app.server import create_app
 from core.accounts import Role
 from core.db import create_sessionmaker
 from core.errors import FormInvalid
 from core.privacy import FieldCipher
 from core.transitions import IllegalTransition
+from core.units import DEFAULT_UNIT_ID, UnitKind, create_unit
 from hotline.case_facts import CLOSING_SUMMARY_CONTEXT
 from hotline.case_lifecycle import (
     MANDATORY_REPORT_PENDING_MESSAGE,
@@ -364,10 +367,7 @@ async def test_a_closed_case_is_read_only(client, engine):
     assert [t.kind for t in await tasks(engine, number)] == ["satisfaction"]
 
 
-async def test_sibling_units_and_other_roles_cannot_reach_a_cases_acts(client, engine, app):
-    from litestar.testing import AsyncTestClient
-
-    from core.units import DEFAULT_UNIT_ID, UnitKind, create_unit
+async def test_sibling_units_and_other_roles_cannot_reach_a_cases_acts(client, engine, settings):
 
     async with create_sessionmaker(engine)() as session:
         west = await create_unit(
@@ -381,7 +381,9 @@ async def test_sibling_units_and_other_roles_cannot_reach_a_cases_acts(client, e
     number = await _case(client)
     before = await case_row(engine, number)
 
-    async with AsyncTestClient(app=app) as other:
+    # A second app for each second client: a test client runs its app on a loop of its own, and PostgreSQL
+    # connections must not cross loops.
+    async with AsyncTestClient(app=create_app(settings)) as other:
         await log_in(other, engine, Role.SUPERVISOR, unit_id=east.id or DEFAULT_UNIT_ID)
         acts = [*CLOSED_CASE_ACTS, ("reopen", {"reason": "x"}), ("owner", {"owner_id": 1})]
         for act, body in acts:
@@ -392,7 +394,7 @@ async def test_sibling_units_and_other_roles_cannot_reach_a_cases_acts(client, e
         assert (await other.get(f"/api/cases/{number}/timeline")).status_code == 404
 
     for role in (Role.COORDINATOR, Role.EXPERT, Role.ADMIN):
-        async with AsyncTestClient(app=app) as other:
+        async with AsyncTestClient(app=create_app(settings)) as other:
             await log_in(other, engine, role, unit_id=west.id or DEFAULT_UNIT_ID)
             assert (await other.get(f"/api/cases/{number}/timeline")).status_code == 403
             assert (await post_json(other, f"/api/cases/{number}/notes", {"text": "x"})).status_code == 403

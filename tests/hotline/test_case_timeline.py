@@ -80,7 +80,7 @@ async def test_a_note_must_say_something(client, engine):
         refused = await post_json(client, f"/api/cases/{number}/notes", {"text": text})
         assert refused.status_code == 400 and "text" in refused.json()["errors"]
     page = await post_form(client, f"/hotline/cases/{number}/notes", {"text": ""})
-    assert page.status_code == 400 and 'id="note-text-error"' in page.text
+    assert page.status_code == 400 and 'id="notes-text-error"' in page.text
     assert await count_rows(engine, "case_event") == 0
     assert await audits(engine, "case.note") == []
 
