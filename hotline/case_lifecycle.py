@@ -35,6 +35,7 @@ from hotline.case_acts import (
     open_case_for_change,
     transaction,
     update_case_row,
+    written_text,
 )
 from hotline.case_events import record_event
 from hotline.case_facts import CLOSING_SUMMARY_CONTEXT
@@ -210,11 +211,17 @@ async def move_case(
 
 
 def _reason(raw: str | None, *, required: bool) -> str:
-    reason = clean_text(raw)
-    if required and not reason:
-        raise FormInvalid({"reason": N_("Write the reason.")})
-    if len(reason) > REASON_MAX_LENGTH:
-        raise FormInvalid({"reason": N_("The reason is too long: at most 1000 characters.")})
+    errors: dict[str, str] = {}
+    reason = written_text(
+        errors,
+        "reason",
+        raw,
+        max_length=REASON_MAX_LENGTH,
+        missing=N_("Write the reason.") if required else None,
+        too_long=N_("The reason is too long: at most 1000 characters."),
+    )
+    if errors:
+        raise FormInvalid(errors)
     return reason
 
 
@@ -293,11 +300,14 @@ def _closure_fields(closure: Closure) -> tuple[str, str]:
     outcome = clean_text(closure.outcome)
     if outcome not in CASE_OUTCOMES:
         errors["outcome"] = N_("Choose the outcome of the case.")
-    summary = clean_text(closure.summary)
-    if not summary:
-        errors["summary"] = N_("Write a closing summary: what was done and where the child stands now.")
-    elif len(summary) > SUMMARY_MAX_LENGTH:
-        errors["summary"] = N_("The summary is too long: at most 4000 characters.")
+    summary = written_text(
+        errors,
+        "summary",
+        closure.summary,
+        max_length=SUMMARY_MAX_LENGTH,
+        missing=N_("Write a closing summary: what was done and where the child stands now."),
+        too_long=N_("The summary is too long: at most 4000 characters."),
+    )
     if errors:
         raise FormInvalid(errors)
     return outcome, summary

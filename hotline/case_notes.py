@@ -11,7 +11,7 @@ from core.db import AsyncSession, utcnow
 from core.errors import FormInvalid
 from core.i18n import N_
 from core.privacy import FieldCipher
-from hotline.case_acts import audit_case_act, clean_text, open_case_for_change, transaction, update_case_row
+from hotline.case_acts import audit_case_act, open_case_for_change, transaction, update_case_row, written_text
 from hotline.case_events import record_event
 from hotline.case_guard import CASE_CLOSED_MESSAGE
 from hotline.casework_models import CaseEvent
@@ -39,11 +39,17 @@ async def add_note(
     now = now or utcnow()
     async with transaction(session):
         case = await open_case_for_change(session, number, actor)
-        text = clean_text(note.text)
-        if not text:
-            raise FormInvalid({"text": N_("Write the note.")})
-        if len(text) > NOTE_MAX_LENGTH:
-            raise FormInvalid({"text": N_("The note is too long: at most 4000 characters.")})
+        errors: dict[str, str] = {}
+        text = written_text(
+            errors,
+            "text",
+            note.text,
+            max_length=NOTE_MAX_LENGTH,
+            missing=N_("Write the note."),
+            too_long=N_("The note is too long: at most 4000 characters."),
+        )
+        if errors:
+            raise FormInvalid(errors)
         # The case's row is touched too: its "last changed" time, and the closed check inside the UPDATE.
         if not await update_case_row(session, case, {"updated_at": now}):
             raise FormInvalid({"case": CASE_CLOSED_MESSAGE})

@@ -23,6 +23,7 @@ from hotline.case_acts import (
     open_case_for_change,
     transaction,
     update_case_row,
+    written_text,
 )
 from hotline.case_events import record_event
 from hotline.case_facts import PLAN_MEASURES_CONTEXT
@@ -86,11 +87,14 @@ async def save_help_plan(
         if case.risk_level not in HIGH_RISK_LEVELS:
             raise FormInvalid({"case": N_("A help plan is for a child at high or critical risk.")})
         errors: dict[str, str] = {}
-        measures = clean_text(form.measures)
-        if not measures:
-            errors["measures"] = N_("Write the measures of the plan.")
-        elif len(measures) > MEASURES_MAX_LENGTH:
-            errors["measures"] = N_("The measures are too long: at most 4000 characters.")
+        measures = written_text(
+            errors,
+            "measures",
+            form.measures,
+            max_length=MEASURES_MAX_LENGTH,
+            missing=N_("Write the measures of the plan."),
+            too_long=N_("The measures are too long: at most 4000 characters."),
+        )
         responsible = " ".join(clean_text(form.responsible).split())
         if not responsible or len(responsible) > RESPONSIBLE_MAX_LENGTH:
             errors["responsible"] = N_("Name the lead helper or responsible unit (at most 120 characters).")

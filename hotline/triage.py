@@ -25,6 +25,7 @@ from hotline.case_acts import (
     open_case_for_change,
     transaction,
     update_case_row,
+    written_text,
 )
 from hotline.case_events import record_event
 from hotline.case_facts import CHILD_NAME_CONTEXT, RISK_REASON_CONTEXT, child_flags_of
@@ -104,11 +105,14 @@ async def assess_risk(
         level = clean_text(assessment.risk_level)
         if level not in ASSESSED_RISK_LEVELS:
             errors["risk_level"] = N_("Choose a risk level.")
-        reason = clean_text(assessment.reason)
-        if not reason:
-            errors["reason"] = N_("Write why you judge the risk so.")
-        elif len(reason) > RISK_REASON_MAX_LENGTH:
-            errors["reason"] = N_("The reason is too long: at most 1000 characters.")
+        reason = written_text(
+            errors,
+            "reason",
+            assessment.reason,
+            max_length=RISK_REASON_MAX_LENGTH,
+            missing=N_("Write why you judge the risk so."),
+            too_long=N_("The reason is too long: at most 1000 characters."),
+        )
         if errors:
             raise FormInvalid(errors)
         previous = case.risk_level
