@@ -29,11 +29,12 @@ from core.privacy import FieldCipher
 from core.settings import Settings
 from core.units import OrgUnit
 from hotline.case_events import record_event
+from hotline.case_lifecycle import move_case
 from hotline.case_terms import ReferralStatus
 from hotline.casework_models import Agency, Referral
 from hotline.intake import CALLER_PHONE_CONTEXT
 from hotline.models import Call, ReferralCase
-from hotline.referral_steps import move_case, move_referral
+from hotline.referral_steps import move_referral
 from hotline.referrals import (
     DECLINE_CONTEXT,
     FEEDBACK_CONTEXT,
@@ -275,7 +276,7 @@ async def _step(
             raise StepRefused
         _record(session, cipher, live, action, client_ip, now, text=text)
         if target == ReferralStatus.FEEDBACK:
-            await move_case(session, cipher, live.case, CaseStatus.FOLLOW_UP, now, actor_label=live.label)
+            await move_case(session, cipher, live.case, CaseStatus.FOLLOW_UP, actor_label=live.label, now=now)
         await session.commit()
     except BaseException:
         await session.rollback()

@@ -1,29 +1,48 @@
-"""Reading cases: the masked list, and the full case whose every read is written to the audit log."""
+"""Reading cases: the masked list and its search, and the full case whose every read is written to the
+audit log."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from booking.models import Appointment, AppointmentStatus, Expert
 from core.accounts import StaffUser
 from core.audit import record_audit
-from core.db import AsyncSession
+from core.db import MAX_ROW_ID, AsyncSession
 from core.errors import FormInvalid, NotFound
 from core.i18n import N_
-from core.mainland_formats import InvalidFormat
-from core.privacy import FieldCipher, mask_phone
+from core.mainland_formats import InvalidFormat, normalize_mainland_mobile
+from core.privacy import FieldCipher, mask_name, mask_phone, phone_index
 from core.units import visible_to
+from core.vocabulary import CATEGORIES
+from hotline.case_facts import (
+    CHILD_NAME_CONTEXT,
+    ChildView,
+    HelpPlanView,
+    StaffRef,
+    load_case_facts,
+    staff_refs,
+)
+from hotline.case_terms import CHILD_FLAGS, RISK_LEVELS
+from hotline.casework_models import ChildFlag
 from hotline.intake import CALLER_PHONE_CONTEXT, SUMMARY_CONTEXT, normalize_case_number
 from hotline.models import Call, ReferralCase
 from hotline.repeat_callers import RelatedCase, cases_called_about_from
-from hotline.taxonomy import CASE_STATUSES, LINES, URGENCIES
+from hotline.taxonomy import CASE_STATUSES, LINES, URGENCIES, CaseStatus
 
 __all__ = [
     "APPOINTMENT_STATUSES",
+    "OPEN_CASES",
+    "OWNER_ME",
+    "OWNER_NONE",
     "PAGE_SIZE",
+    "STATUS_FILTERS",
     "CallView",
     "CaseAppointment",
     "CaseDetail",
@@ -46,26 +65,127 @@ APPOINTMENT_STATUSES: dict[str, str] = {
 }
 
 
+# The status filter's choices: each status, and "open" for every status but closed (the work in hand).
+OPEN_CASES = "open"
+STATUS_FILTERS: dict[str, str] = {OPEN_CASES: N_("Not closed"), **CASE_STATUSES}
+# The owner filter: "me" (the reader), "none" (nobody yet: a case to take), or a staff member's id.
+OWNER_ME = "me"
+OWNER_NONE = "none"
+_BLIND_INDEX = re.compile(r"[0-9a-f]{64}")
+# Dates outside these years are typing slips, and the far ends of the calendar break date arithmetic.
+_FIRST_DAY, _LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
 @dataclass(frozen=True)
 class CaseFilters:
     line: str | None = None
     urgency: str | None = None
-    status: str | None = None
+    status: str | None = None  # a CaseStatus, or "open"
+    number: str | None = None  # a whole case number
+    # The blind index of a caller's number (core.privacy.phone_index), never the number itself: filters
+    # travel in links and JSON.
+    caller: str | None = None
+    category: str | None = None
+    risk: str | None = None
+    owner: str | None = None  # "me", "none" or a staff id
+    flag: str | None = None  # CHILD_FLAGS
+    opened_from: date | None = None  # in the site's calendar, inclusive
+    opened_to: date | None = None
 
     @classmethod
-    def checked(cls, *, line: str | None, urgency: str | None, status: str | None) -> CaseFilters:
-        """Refuse unknown filter values rather than silently showing every case under a filter."""
+    def checked(
+        cls,
+        *,
+        line: str | None = None,
+        urgency: str | None = None,
+        status: str | None = None,
+        number: str | None = None,
+        phone: str | None = None,
+        caller: str | None = None,
+        category: str | None = None,
+        risk: str | None = None,
+        owner: str | None = None,
+        flag: str | None = None,
+        opened_from: str | None = None,
+        opened_to: str | None = None,
+        cipher: FieldCipher | None = None,
+    ) -> CaseFilters:
+        """Refuse unknown filter values rather than silently showing every case under a filter.
+
+        `phone` is turned into its blind index here (with `cipher`) and kept only as that. `owner=me`
+        without any `status` (absent, not empty) means the reader's cases still open: "my cases"."""
         errors: dict[str, str] = {}
         for field, value, vocabulary in (
             ("line", line, LINES),
             ("urgency", urgency, URGENCIES),
-            ("status", status, CASE_STATUSES),
+            ("status", status, STATUS_FILTERS),
+            ("category", category, CATEGORIES),
+            ("risk", risk, RISK_LEVELS),
+            ("flag", flag, CHILD_FLAGS),
         ):
             if value and value not in vocabulary:
                 errors[field] = N_("This filter value is not one of the choices.")
+        try:
+            wanted_number = normalize_case_number(number)
+        except InvalidFormat as exc:
+            errors["number"] = str(exc)
+            wanted_number = None
+        if caller and not _BLIND_INDEX.fullmatch(caller):
+            errors["caller"] = N_("This filter value is not one of the choices.")
+        if (phone or "").strip():
+            try:
+                caller = _phone_filter(phone or "", cipher)
+            except InvalidFormat as exc:
+                errors["phone"] = str(exc)
+        if owner and owner not in (OWNER_ME, OWNER_NONE) and not _is_row_id(owner):
+            errors["owner"] = N_("This filter value is not one of the choices.")
+        days = {}
+        for field, raw in (("opened_from", opened_from), ("opened_to", opened_to)):
+            days[field] = _filter_day(raw)
+            if raw and days[field] is None:
+                errors[field] = N_("Enter a date as YYYY-MM-DD, between 2000 and 2099.")
+        first, last = days["opened_from"], days["opened_to"]
+        if first and last and first > last:
+            errors["opened_to"] = N_("The end of the date range is before its start.")
         if errors:
             raise FormInvalid(errors)
-        return cls(line=line or None, urgency=urgency or None, status=status or None)
+        if owner == OWNER_ME and status is None:
+            status = OPEN_CASES
+        return cls(
+            line=line or None,
+            urgency=urgency or None,
+            status=status or None,
+            number=wanted_number,
+            caller=caller or None,
+            category=category or None,
+            risk=risk or None,
+            owner=owner or None,
+            flag=flag or None,
+            opened_from=first,
+            opened_to=last,
+        )
+
+
+def _phone_filter(raw: str, cipher: FieldCipher | None) -> str:
+    if cipher is None:
+        raise ValueError("a phone filter needs the cipher for its blind index")
+    return phone_index(cipher, normalize_mainland_mobile(raw))
+
+
+def _is_row_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ROW_ID
+
+
+def _filter_day(raw: str | None) -> date | None:
+    try:
+        day = date.fromisoformat((raw or "").strip())
+    except ValueError:
+        return None
+    return day if _FIRST_DAY <= day <= _LAST_DAY else None
+
+
+def _local_midnight(day: date, timezone: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -75,6 +195,9 @@ class CaseRow:
     category: str
     urgency: str
     status: str
+    risk_level: str
+    owner: StaffRef | None
+    child_name_masked: str  # 张**, or "" when no name was given
     opened_at: datetime
     last_call_at: datetime | None
     caller_phone_masked: str  # 138****5678, or "" when every call was anonymous
@@ -114,6 +237,8 @@ class CaseAppointment:
     ends_at: datetime
     mode: str
     status: str
+    booked_at: datetime
+    booked_by: str  # the staff member's username; "" for a booking made before bookings were attributed
 
 
 @dataclass(frozen=True)
@@ -129,20 +254,70 @@ class CaseDetail:
     calls: list[CallView]
     same_number_cases: list[RelatedCase]  # other cases a number heard on this case called about
     appointments: list[CaseAppointment]  # consultations booked from this case, soonest first
+    owner: StaffRef | None  # who carries the case
+    risk_level: str  # RiskLevel: the child's risk, apart from a call's urgency
+    risk_reason: str | None
+    child: ChildView  # the name masked
+    outcome: str | None  # CASE_OUTCOMES, while the case is closed
+    closing_summary: str | None
+    closed_at: datetime | None
+    help_plan: HelpPlanView | None  # 一人一策, for a child at high or critical risk
+
+
+def _filtered(
+    query: SelectOfScalar[ReferralCase], filters: CaseFilters, viewer: StaffUser, timezone: str
+) -> SelectOfScalar[ReferralCase]:
+    for column, value in (
+        (ReferralCase.line, filters.line),
+        (ReferralCase.urgency, filters.urgency),
+        (ReferralCase.number, filters.number),
+        (ReferralCase.category, filters.category),
+        (ReferralCase.risk_level, filters.risk),
+    ):
+        if value:
+            query = query.where(col(column) == value)
+    if filters.status == OPEN_CASES:
+        query = query.where(col(ReferralCase.status) != CaseStatus.CLOSED)
+    elif filters.status:
+        query = query.where(col(ReferralCase.status) == filters.status)
+    if filters.owner == OWNER_ME:
+        query = query.where(col(ReferralCase.owner_id) == viewer.id)
+    elif filters.owner == OWNER_NONE:
+        query = query.where(col(ReferralCase.owner_id).is_(None))
+    elif filters.owner:
+        query = query.where(col(ReferralCase.owner_id) == int(filters.owner))
+    if filters.caller:
+        # The blind index alone: no stored number is decrypted to find the caller's cases.
+        called = select(Call.case_id).where(col(Call.caller_phone_index) == filters.caller)
+        query = query.where(col(ReferralCase.id).in_(called))
+    if filters.flag:
+        flagged = select(ChildFlag.case_id).where(col(ChildFlag.flag) == filters.flag)
+        query = query.where(col(ReferralCase.id).in_(flagged))
+    if filters.opened_from:
+        query = query.where(col(ReferralCase.created_at) >= _local_midnight(filters.opened_from, timezone))
+    if filters.opened_to:
+        next_day = filters.opened_to + timedelta(days=1)
+        query = query.where(col(ReferralCase.created_at) < _local_midnight(next_day, timezone))
+    return query
 
 
 async def list_cases(
-    session: AsyncSession, cipher: FieldCipher, *, viewer: StaffUser, filters: CaseFilters, page: int = 1
+    session: AsyncSession,
+    cipher: FieldCipher,
+    *,
+    viewer: StaffUser,
+    filters: CaseFilters,
+    timezone: str,
+    page: int = 1,
 ) -> CasePage:
-    """Newest cases first, of the viewer's unit and below. Summaries are never read; phones are
-    decrypted only to be masked here."""
-    query = select(ReferralCase).where(visible_to(ReferralCase.unit_id, viewer.unit_id))
-    if filters.line:
-        query = query.where(ReferralCase.line == filters.line)
-    if filters.urgency:
-        query = query.where(ReferralCase.urgency == filters.urgency)
-    if filters.status:
-        query = query.where(ReferralCase.status == filters.status)
+    """Newest cases first, of the viewer's unit and below. Summaries are never read; phones and the
+    child's name are decrypted only to be masked here. Date filters are days in `timezone`."""
+    query = _filtered(
+        select(ReferralCase).where(visible_to(ReferralCase.unit_id, viewer.unit_id)),
+        filters,
+        viewer,
+        timezone,
+    )
     query = query.order_by(col(ReferralCase.created_at).desc(), col(ReferralCase.id).desc())
     # One row more than a page tells whether a next page exists without counting the whole table.
     cases = list((await session.exec(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all())
@@ -161,6 +336,7 @@ async def list_cases(
             last_call_at[case_id] = received_at
             if phone_ciphertext:
                 last_phone[case_id] = phone_ciphertext
+    owners = await staff_refs(session, {case.owner_id for case in cases if case.owner_id})
 
     rows = [
         CaseRow(
@@ -169,6 +345,11 @@ async def list_cases(
             category=case.category,
             urgency=case.urgency,
             status=case.status,
+            risk_level=case.risk_level,
+            owner=owners.get(case.owner_id or 0),
+            child_name_masked=mask_name(
+                cipher.decrypt_optional(case.child_name_ciphertext, context=CHILD_NAME_CONTEXT)
+            ),
             opened_at=case.created_at,
             last_call_at=last_call_at.get(case.id or 0),
             caller_phone_masked=_masked(cipher, last_phone.get(case.id or 0)),
@@ -195,9 +376,10 @@ async def find_case(session: AsyncSession, number: str, viewer: StaffUser) -> Re
     case = (
         (
             await session.exec(
-                select(ReferralCase).where(
-                    ReferralCase.number == wanted, visible_to(ReferralCase.unit_id, viewer.unit_id)
-                )
+                select(ReferralCase)
+                .where(ReferralCase.number == wanted, visible_to(ReferralCase.unit_id, viewer.unit_id))
+                # A row this session loaded before is read afresh: acts decide on its current status.
+                .execution_options(populate_existing=True)
             )
         ).first()
         if wanted
@@ -210,8 +392,9 @@ async def find_case(session: AsyncSession, number: str, viewer: StaffUser) -> Re
 
 async def _case_appointments(session: AsyncSession, case_id: int) -> list[CaseAppointment]:
     rows = await session.exec(
-        select(Appointment, Expert.name)
+        select(Appointment, Expert.name, StaffUser.username)
         .join(Expert, col(Expert.id) == Appointment.expert_id)
+        .outerjoin(StaffUser, col(StaffUser.id) == Appointment.booked_by_id)
         .where(Appointment.case_id == case_id)
         .order_by(col(Appointment.starts_at), col(Appointment.id))
     )
@@ -223,8 +406,10 @@ async def _case_appointments(session: AsyncSession, case_id: int) -> list[CaseAp
             ends_at=appointment.ends_at,
             mode=appointment.mode,
             status=appointment.status,
+            booked_at=appointment.created_at,
+            booked_by=booked_by or "",
         )
-        for appointment, expert_name in rows.all()
+        for appointment, expert_name, booked_by in rows.all()
     ]
 
 
@@ -280,6 +465,7 @@ async def read_case(
             session, phone_indexes, viewer_unit_id=actor.unit_id, excluding_case_id=case.id
         )
         appointments = await _case_appointments(session, case.id or 0)
+        facts = await load_case_facts(session, cipher, case)
         record_audit(
             session,
             actor_id=actor.id,
@@ -317,4 +503,12 @@ async def read_case(
         calls=call_views,
         same_number_cases=same_number,
         appointments=appointments,
+        owner=facts.owner,
+        risk_level=facts.risk_level,
+        risk_reason=facts.risk_reason,
+        child=facts.child,
+        outcome=facts.outcome,
+        closing_summary=facts.closing_summary,
+        closed_at=facts.closed_at,
+        help_plan=facts.help_plan,
     )

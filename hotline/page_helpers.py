@@ -10,7 +10,8 @@ from core.accounts import Role, StaffUser
 from core.i18n import gettext
 from core.security import requires_roles
 from core.vocabulary import CATEGORIES, MODES, label
-from hotline.case_views import APPOINTMENT_STATUSES
+from hotline.case_terms import CASE_OUTCOMES, CHILD_FLAGS, CHILD_SEXES, RISK_LEVELS, SCHOOL_STAGES
+from hotline.case_views import APPOINTMENT_STATUSES, STATUS_FILTERS
 from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, CASE_STATUSES, LINES, URGENCIES
 
 __all__ = ["StaffRequest", "choices", "hotline_staff_only", "label_of", "page_helpers"]
@@ -28,6 +29,12 @@ _VOCABULARIES: dict[str, dict[str, str]] = {
     "status": CASE_STATUSES,
     "mode": MODES,
     "appointment_status": APPOINTMENT_STATUSES,
+    "status_filter": STATUS_FILTERS,
+    "risk": RISK_LEVELS,
+    "outcome": CASE_OUTCOMES,
+    "child_flag": CHILD_FLAGS,
+    "child_sex": CHILD_SEXES,
+    "school_stage": SCHOOL_STAGES,
 }
 
 

@@ -14,14 +14,10 @@ from sqlmodel import col
 
 from core.accounts import StaffUser
 from core.db import AsyncSession
-from core.privacy import FieldCipher
-from hotline.case_events import record_event
 from hotline.case_terms import REFERRAL_TRANSITIONS, ReferralStatus, TaskStatus
 from hotline.casework_models import Referral, Task
-from hotline.models import ReferralCase
-from hotline.taxonomy import CASE_TRANSITIONS, CaseStatus
 
-__all__ = ["move_case", "move_referral", "settle_check_task"]
+__all__ = ["move_referral", "settle_check_task"]
 
 
 async def move_referral(
@@ -38,43 +34,6 @@ async def move_referral(
         .execution_options(synchronize_session=False)
     )
     return bool(moved.rowcount == 1)
-
-
-async def move_case(
-    session: AsyncSession,
-    cipher: FieldCipher,
-    case: ReferralCase,
-    target: CaseStatus,
-    now: datetime,
-    *,
-    actor: StaffUser | None = None,
-    actor_label: str | None = None,
-) -> bool:
-    """Move the case to `target` when that is a legal step from where it is; a "status" event when it
-    moved. Not moving is normal (a case already followed up stays where it is)."""
-    source = case.status
-    moved = await session.exec(
-        update(ReferralCase)
-        .where(
-            col(ReferralCase.id) == case.id,
-            col(ReferralCase.status).in_(CASE_TRANSITIONS.sources_of(target)),
-        )
-        .values(status=target, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:
-        return False
-    record_event(
-        session,
-        cipher,
-        case_id=case.id or 0,
-        kind="status",
-        actor=actor,
-        actor_label=actor_label,
-        detail={"from": source, "to": target, "why": "referral"},
-        at=now,
-    )
-    return True
 
 
 async def settle_check_task(

@@ -29,11 +29,12 @@ from core.units import OrgUnit
 from hotline.agencies import agency_mobile, usable_agency
 from hotline.case_events import record_event
 from hotline.case_guard import require_open
+from hotline.case_lifecycle import move_case
 from hotline.case_terms import REFERRAL_TRANSITIONS, Light, ReferralStatus, TaskKind, TaskStatus
 from hotline.casework_models import Agency, Referral
 from hotline.lights import light_of
 from hotline.models import ReferralCase
-from hotline.referral_steps import move_case, move_referral, settle_check_task
+from hotline.referral_steps import move_referral, settle_check_task
 from hotline.tasks import open_task
 from hotline.taxonomy import URGENCIES, CaseStatus
 from hotline.working_days import add_working_days, end_of_local_day
@@ -236,7 +237,7 @@ async def send_referral(
             },
             at=now,
         )
-        await move_case(session, cipher, case, CaseStatus.REFERRED, now, actor=actor)
+        await move_case(session, cipher, case, CaseStatus.REFERRED, actor=actor, now=now)
         record_audit(
             session,
             actor_id=actor.id,

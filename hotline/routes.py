@@ -15,21 +15,22 @@ from litestar import Controller, Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from core.accounts import Role
-from core.db import AsyncSession, DbSession, utcnow
+from core.db import DbSession
 from core.errors import FormInvalid, error_responses
 from core.http import client_ip
-from core.i18n import gettext
-from core.privacy import CipherDep, FieldCipher
-from core.settings import Settings, SettingsDep
+from core.i18n import N_, gettext
+from core.privacy import CipherDep
+from core.settings import SettingsDep
 from hotline.agency_link_routes import AgencyLinkPages
 from hotline.agency_pages import AgencyPages
 from hotline.alert_routes import AlertPages
 from hotline.case_booking_routes import CaseBookingPages
-from hotline.case_history import case_history
-from hotline.case_sections import SectionContext, load_case_sections
+from hotline.case_owner import assignable_staff
+from hotline.case_page import render_case_page
+from hotline.case_search import CASE_FILTERS, CaseQuery, listing_query
 from hotline.case_terms import MANDATORY_REPORT_SITUATIONS
-from hotline.case_views import CaseDetail, CaseFilters, CasePage, find_case, list_cases, read_case
+from hotline.case_views import OWNER_ME, OWNER_NONE, CaseDetail, CaseFilters, CasePage, list_cases, read_case
+from hotline.case_work_routes import CaseWorkApi, CaseWorkPages
 from hotline.intake import CallIntake, call_intake_from_form, log_call
 from hotline.mandatory_report_routes import MandatoryReportApi, MandatoryReportPages
 from hotline.page_helpers import StaffRequest, hotline_staff_only, page_helpers
@@ -89,20 +90,42 @@ class HotlinePages(Controller):
         target = request.app.route_reverse("hotline:case", number=logged.case_number)
         return Redirect(f"{target}?logged={logged.call_id}", status_code=303)
 
-    @get("/cases", name="hotline:cases")
+    @get("/cases", name="hotline:cases", dependencies=CASE_FILTERS)
     async def cases(
         self,
         request: StaffRequest,
         db: DbSession,
+        settings: SettingsDep,
         cipher: CipherDep,
-        line: FromQuery[str | None] = None,
-        urgency: FromQuery[str | None] = None,
-        status: FromQuery[str | None] = None,
+        filters: CaseQuery,
         page: PageNumber = 1,
     ) -> Template:
-        filters = CaseFilters.checked(line=line, urgency=urgency, status=status)
-        listing = await list_cases(db, cipher, viewer=request.user, filters=filters, page=page)
-        return Template(template_name="hotline/cases.html", context={**page_helpers(), "listing": listing})
+        listing = await list_cases(
+            db, cipher, viewer=request.user, filters=filters, timezone=settings.site_timezone, page=page
+        )
+        return Template(
+            template_name="hotline/cases.html",
+            context={
+                **page_helpers(),
+                "listing": listing,
+                "page_query": lambda number: listing_query(listing.filters, number),
+                "staff": await assignable_staff(db, request.user),
+                "owner_me": OWNER_ME,
+                "owner_none": OWNER_NONE,
+            },
+        )
+
+    @post("/cases/by-phone", name="hotline:cases_by_phone")
+    async def cases_by_phone(
+        self, request: StaffRequest, cipher: CipherDep, data: URLEncodedBody[PhoneSearch]
+    ) -> Redirect:
+        """A caller's number is searched by POST and the list shown under its blind index: the number
+        itself never lands in a link, the browser's history or a server log."""
+        filters = CaseFilters.checked(phone=data.phone or "", cipher=cipher)
+        if filters.caller is None:
+            raise FormInvalid({"phone": N_("Enter a mobile phone number.")})
+        target = request.app.route_reverse("hotline:cases")
+        return Redirect(f"{target}?{listing_query(filters, 1)}", status_code=303)
 
     @get("/cases/{number:str}", name="hotline:case")
     async def case(
@@ -114,11 +137,11 @@ class HotlinePages(Controller):
         number: FromPath[str],
         logged: FromQuery[int | None] = None,
         booked: FromQuery[int | None] = None,
+        done: FromQuery[str | None] = None,
     ) -> Template:
-        detail = await read_case(
-            db, cipher, number=number, actor=request.user, client_ip=client_ip(request), via="page"
+        return await render_case_page(
+            request, db, settings, cipher, number=number, just_logged=logged, just_booked=booked, done=done
         )
-        return await _case_page(request, db, settings, cipher, detail, just_logged=logged, just_booked=booked)
 
     @post("/cases/{number:str}/reveal-phone", name="hotline:reveal_phone", status_code=200)
     async def reveal_phone(
@@ -132,55 +155,19 @@ class HotlinePages(Controller):
     ) -> Template:
         # A POST (with CSRF token), not a link: a full number must not sit in browser history or be
         # fetched by a link prefetcher, and each reveal is audited.
-        detail = await read_case(
-            db,
-            cipher,
-            number=number,
-            actor=request.user,
-            client_ip=client_ip(request),
-            via="page",
-            reveal_phone_of_call=data.call_id,
+        return await render_case_page(
+            request, db, settings, cipher, number=number, reveal_phone_of_call=data.call_id
         )
-        return await _case_page(request, db, settings, cipher, detail)
-
-
-async def _case_page(
-    request: StaffRequest,
-    db: AsyncSession,
-    settings: Settings,
-    cipher: FieldCipher,
-    detail: CaseDetail,
-    *,
-    just_logged: int | None = None,
-    just_booked: int | None = None,
-) -> Template:
-    """The case page around a case already read (and audited): its sections, and for supervisors who
-    read or changed the case (the reading just recorded included)."""
-    history = await case_history(db, detail.number) if request.user.role == Role.SUPERVISOR else None
-    context = SectionContext(
-        session=db,
-        cipher=cipher,
-        settings=settings,
-        case=await find_case(db, detail.number, request.user),
-        viewer=request.user,
-        now=utcnow(),
-    )
-    return Template(
-        template_name="hotline/case.html",
-        context={
-            **page_helpers(),
-            **await load_case_sections(context),
-            "case": detail,
-            "just_logged": just_logged,
-            "just_booked": just_booked,
-            "history": history,
-        },
-    )
 
 
 @dataclass(frozen=True)
 class RevealPhone:
     call_id: int
+
+
+@dataclass(frozen=True)
+class PhoneSearch:
+    phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,20 +221,30 @@ class HotlineApi(Controller):
             mandatory_report_opened=logged.mandatory_report_opened,
         )
 
-    @get("/cases", name="api:cases", operation_id="ListCases", responses=error_responses(400, 401, 403))
+    @get(
+        "/cases",
+        name="api:cases",
+        operation_id="ListCases",
+        responses=error_responses(400, 401, 403),
+        dependencies=CASE_FILTERS,
+    )
     async def cases(
         self,
         request: StaffRequest,
         db: DbSession,
+        settings: SettingsDep,
         cipher: CipherDep,
-        line: FromQuery[str | None] = None,
-        urgency: FromQuery[str | None] = None,
-        status: FromQuery[str | None] = None,
+        filters: CaseQuery,
         page: PageNumber = 1,
     ) -> CasePage:
-        """Newest cases first, caller phones masked, no summaries."""
-        filters = CaseFilters.checked(line=line, urgency=urgency, status=status)
-        return await list_cases(db, cipher, viewer=request.user, filters=filters, page=page)
+        """Newest cases first, caller phones and child names masked, no summaries. Filters: `number`,
+        `phone` (matched by its blind index; `caller` is that index), `status` (a status, or `open`),
+        `line`, `category`, `urgency`, `risk`, `owner` (`me`, `none` or a staff id; `owner=me` without
+        `status` lists the reader's open cases), `flag` (a child flag), `opened_from`/`opened_to`
+        (YYYY-MM-DD in the site's calendar)."""
+        return await list_cases(
+            db, cipher, viewer=request.user, filters=filters, timezone=settings.site_timezone, page=page
+        )
 
     @get(
         "/cases/{number:str}",
@@ -269,13 +266,15 @@ router = Router(
     route_handlers=[
         HotlinePages,
         CaseBookingPages,
+        CaseWorkPages,
         MandatoryReportPages,
         AlertPages,
-        HotlineApi,
-        MandatoryReportApi,
         AgencyPages,
         ReferralPages,
-        ReferralApi,
         AgencyLinkPages,
+        HotlineApi,
+        CaseWorkApi,
+        MandatoryReportApi,
+        ReferralApi,
     ],
 )

@@ -52,7 +52,15 @@ from core.accounts import Role
 from core.privacy import FieldCipher
 from core.settings import Settings
 from core.vocabulary import CATEGORIES, MODES
-from hotline.case_terms import MANDATORY_REPORT_SITUATIONS, REPORT_CHANNELS
+from hotline.case_terms import (
+    CASE_OUTCOMES,
+    CHILD_FLAGS,
+    CHILD_SEXES,
+    MANDATORY_REPORT_SITUATIONS,
+    REPORT_CHANNELS,
+    RISK_LEVELS,
+    SCHOOL_STAGES,
+)
 from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, CASE_STATUSES, LINES, URGENCIES
 from tests.booking.conftest import add_expert, last_otp
 from tests.conftest import log_in, post_json
@@ -274,7 +282,16 @@ def _steered(path: str, world: World) -> dict[str, dict[str, st.SearchStrategy[A
             }
         },
         "/api/cases": {
-            "query": {"line": _codes(LINES), "urgency": _codes(URGENCIES), "status": _codes(CASE_STATUSES)}
+            "query": {
+                "line": _codes(LINES),
+                "urgency": _codes(URGENCIES),
+                "status": _codes(CASE_STATUSES),
+                "risk": _codes(RISK_LEVELS),
+                "flag": _codes(CHILD_FLAGS),
+                "owner": st.sampled_from(["me", "none", "1"]),
+                "phone": PHONES,
+                "opened_from": ANY_TIME.map(lambda t: t[:10]),
+            }
         },
         "/api/cases/{number}": {"path": {"number": case_numbers}},
         "/api/cases/{number}/mandatory-report": {"path": {"number": case_numbers}},
@@ -308,6 +325,8 @@ def _steered(path: str, world: World) -> dict[str, dict[str, st.SearchStrategy[A
             }
             for step in ("accept", "return", "revoke")
         },
+        # Characters that end a path segment would send these POSTs to the case itself (a GET, so a 405).
+        **_case_work_steering(case_numbers.filter(lambda number: not set(number) & set("?#/%"))),
         "/api/experts/{expert_id}/slots": {"path": {"expert_id": st.just(world.expert_id)}},
         "/api/bookings": {
             "body": {
@@ -333,6 +352,34 @@ def _steered(path: str, world: World) -> dict[str, dict[str, st.SearchStrategy[A
         },
     }
     return steering.get(path, {})
+
+
+def _case_work_steering(
+    case_numbers: st.SearchStrategy[str],
+) -> dict[str, dict[str, dict[str, st.SearchStrategy[Any]]]]:
+    """The operations on one case: its number, and codes from the vocabularies they take."""
+    text = st.text(min_size=1, max_size=40)
+    bodies: dict[str, dict[str, st.SearchStrategy[Any]]] = {
+        "status": {"status": _codes(CASE_STATUSES), "reason": text},
+        "close": {"outcome": _codes(CASE_OUTCOMES), "summary": text},
+        "reopen": {"reason": text},
+        "risk": {"risk_level": _codes(RISK_LEVELS), "reason": text},
+        "child": {
+            "sex": _codes(CHILD_SEXES),
+            "age": st.integers(-1, 18),
+            "school_stage": _codes(SCHOOL_STAGES),
+            "flags": st.lists(_codes(CHILD_FLAGS), max_size=3),
+        },
+        "owner": {"owner_id": st.integers(0, 5)},
+        "notes": {"text": text},
+        "help-plan": {"measures": text, "responsible": text, "review_on": ANY_TIME.map(lambda t: t[:10])},
+        "take": {},
+        "timeline": {},
+    }
+    return {
+        f"/api/cases/{{number}}/{act}": {"path": {"number": case_numbers}, "body": body}
+        for act, body in bodies.items()
+    }
 
 
 def _steer(case: schemathesis.Case, data: st.DataObject, world: World) -> None:
@@ -381,6 +428,16 @@ async def test_the_fuzzed_document_is_the_one_the_app_serves(client: AsyncTestCl
         "/api/cases/{number}/referrals/{referral_id}/accept",
         "/api/cases/{number}/referrals/{referral_id}/return",
         "/api/cases/{number}/referrals/{referral_id}/revoke",
+        "/api/cases/{number}/status",
+        "/api/cases/{number}/close",
+        "/api/cases/{number}/reopen",
+        "/api/cases/{number}/risk",
+        "/api/cases/{number}/child",
+        "/api/cases/{number}/owner",
+        "/api/cases/{number}/take",
+        "/api/cases/{number}/notes",
+        "/api/cases/{number}/help-plan",
+        "/api/cases/{number}/timeline",
         "/api/experts",
         "/api/experts/{expert_id}/slots",
         "/api/bookings",
