@@ -18,7 +18,7 @@ REASON = "孩子说继父经常打他，害怕回家"
 
 
 async def _case(client) -> str:
-    return (await post_json(client, "/api/calls", a_call(category="violence"))).json()["case_number"]
+    return (await post_json(client, "/api/calls", a_call(category="family_conflict"))).json()["case_number"]
 
 
 async def test_raising_the_risk_opens_one_call_back_however_often_it_is_raised(client, engine, settings):
