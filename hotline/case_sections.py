@@ -36,7 +36,9 @@ CaseSection = Callable[[SectionContext], Awaitable[dict[str, Any]]]
 def _sections() -> list[CaseSection]:
     """The sections, in page order. Imported here, not at module level, so a section module may itself
     import the case views without a cycle."""
-    return []
+    from hotline.task_section import task_section
+
+    return [task_section]
 
 
 async def load_case_sections(context: SectionContext) -> dict[str, Any]:
