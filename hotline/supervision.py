@@ -170,20 +170,25 @@ def _item_select(item: OpenItemKind, viewer: StaffUser, filters: BoardFilters) -
     return query
 
 
-def _open_items(viewer: StaffUser, filters: BoardFilters) -> Subquery | None:
-    parts = [part for item in OPEN_ITEMS if (part := _item_select(item, viewer, filters)) is not None]
+def _open_items(
+    viewer: StaffUser, filters: BoardFilters, kinds: tuple[ItemKind, ...] = tuple(ItemKind)
+) -> Subquery | None:
+    parts = [
+        part
+        for item in OPEN_ITEMS
+        if item.kind in kinds and (part := _item_select(item, viewer, filters)) is not None
+    ]
     if not parts:
         return None
     return union_all(*parts).subquery("open_item")
 
 
 async def _counts(
-    session: AsyncSession, items: Subquery, key: Any, now: datetime, amber: timedelta, where: Any = None
+    session: AsyncSession, items: Subquery, key: Any, now: datetime, amber: timedelta
 ) -> dict[Any, LightCounts]:
-    lit = select(key.label("key"), light_column(items.c.due_at, now, amber).label("light"))
-    if where is not None:
-        lit = lit.where(where)
-    lit_items = lit.subquery("lit")
+    lit_items = select(key.label("key"), light_column(items.c.due_at, now, amber).label("light")).subquery(
+        "lit"
+    )
     rows = await session.exec(
         select(lit_items.c.key, lit_items.c.light, func.count()).group_by(lit_items.c.key, lit_items.c.light)
     )
@@ -241,22 +246,29 @@ def _overdue_minutes(due_at: datetime, now: datetime) -> int:
 async def _late_items(
     session: AsyncSession, items: Subquery, now: datetime, amber: timedelta
 ) -> list[BoardItem]:
-    # Seven columns: more than sqlmodel's typed `select` takes, so SQLAlchemy's, which `exec` runs alike.
-    rows = await session.exec(  # type: ignore[call-overload]
-        sql_select(
-            items.c.kind,
-            items.c.item_id,
-            items.c.due_at,
-            items.c.what,
-            items.c.agency_id,
-            col(ReferralCase.number),
-            col(StaffUser.display_name),
-        )
-        .join(ReferralCase, col(ReferralCase.id) == items.c.case_id)
-        .outerjoin(StaffUser, col(StaffUser.id) == items.c.responsible_id)
+    """The red and amber items, earliest due first. The limit is taken on the items alone, so cases,
+    people and agencies are looked up by key for those few rows, never joined to every open item."""
+    late = (
+        sql_select(items)
         .where(items.c.due_at <= now + amber)
         .order_by(items.c.due_at, items.c.kind, items.c.item_id)
         .limit(ITEMS_LIMIT)
+        .subquery("late")
+    )
+    # Seven columns: more than sqlmodel's typed `select` takes, so SQLAlchemy's, which `exec` runs alike.
+    rows = await session.exec(  # type: ignore[call-overload]
+        sql_select(
+            late.c.kind,
+            late.c.item_id,
+            late.c.due_at,
+            late.c.what,
+            late.c.agency_id,
+            col(ReferralCase.number),
+            col(StaffUser.display_name),
+        )
+        .join(ReferralCase, col(ReferralCase.id) == late.c.case_id)
+        .outerjoin(StaffUser, col(StaffUser.id) == late.c.responsible_id)
+        .order_by(late.c.due_at, late.c.kind, late.c.item_id)
     )
     found = rows.all()
     agencies = await _names(
@@ -320,8 +332,9 @@ async def supervision_board(
     if items is None:
         return Board(now, filters, LightCounts(), [], [], [], [], reports_pending, reports_overdue, reports)
     by_operator = await _counts(session, items, items.c.responsible_id, now, amber)
-    by_agency = await _counts(
-        session, items, items.c.agency_id, now, amber, where=items.c.kind == ItemKind.REFERRAL.value
+    referrals = _open_items(viewer, filters, kinds=(ItemKind.REFERRAL,))
+    by_agency = (
+        await _counts(session, referrals, referrals.c.agency_id, now, amber) if referrals is not None else {}
     )
     by_line = await _counts_by_line(session, items, now, amber)
     totals = LightCounts()

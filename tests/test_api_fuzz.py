@@ -326,6 +326,8 @@ async def test_the_fuzzed_document_is_the_one_the_app_serves(client: AsyncTestCl
         "/api/calls",
         "/api/cases",
         "/api/cases/{number}",
+        "/api/supervision",
+        "/api/tasks",
         "/api/experts",
         "/api/experts/{expert_id}/slots",
         "/api/bookings",
