@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, cast, func, literal, null, union_all
+from sqlalchemy import CTE, Integer, String, cast, func, literal, null, union_all
 from sqlalchemy import select as sql_select
-from sqlalchemy.sql import Select, Subquery
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
@@ -170,42 +170,33 @@ def _item_select(item: OpenItemKind, viewer: StaffUser, filters: BoardFilters) -
     return query
 
 
-def _open_items(
-    viewer: StaffUser, filters: BoardFilters, kinds: tuple[ItemKind, ...] = tuple(ItemKind)
-) -> Subquery | None:
-    parts = [
-        part
-        for item in OPEN_ITEMS
-        if item.kind in kinds and (part := _item_select(item, viewer, filters)) is not None
-    ]
+def _open_items(viewer: StaffUser, filters: BoardFilters) -> CTE | None:
+    parts = [part for item in OPEN_ITEMS if (part := _item_select(item, viewer, filters)) is not None]
     if not parts:
         return None
-    return union_all(*parts).subquery("open_item")
+    return union_all(*parts).cte("open_item")
 
 
-async def _counts(
-    session: AsyncSession, items: Subquery, key: Any, now: datetime, amber: timedelta
-) -> dict[Any, LightCounts]:
-    lit_items = select(key.label("key"), light_column(items.c.due_at, now, amber).label("light")).subquery(
-        "lit"
-    )
-    rows = await session.exec(
-        select(lit_items.c.key, lit_items.c.light, func.count()).group_by(lit_items.c.key, lit_items.c.light)
-    )
-    counts: dict[Any, LightCounts] = {}
-    for row_key, light, count in rows.all():
-        counts.setdefault(row_key, LightCounts()).add(light, count)
-    return counts
+# The dimensions the board counts by, as one statement returns them (its first column).
+_OPERATOR, _AGENCY, _LINE = "operator", "agency", "line"
 
 
-async def _counts_by_line(
-    session: AsyncSession, items: Subquery, now: datetime, amber: timedelta
-) -> dict[str, LightCounts]:
-    """Open cases by line, each with the light of its earliest-due open item (its worst light)."""
+async def _all_counts(
+    session: AsyncSession, items: CTE, now: datetime, amber: timedelta
+) -> dict[str, dict[Any, LightCounts]]:
+    """Counts by light per operator, per agency (referrals) and per line (open cases, each by the light of
+    its earliest-due open item, its worst) in one statement: the open items are read once, as a CTE that
+    the three groupings share."""
+    lit = select(
+        items.c.kind,
+        items.c.responsible_id,
+        items.c.agency_id,
+        light_column(items.c.due_at, now, amber).label("light"),
+    ).subquery("lit")
     per_case = (
         select(items.c.case_id, func.min(items.c.due_at).label("due_at")).group_by(items.c.case_id).subquery()
     )
-    lit = (
+    lit_case = (
         select(
             col(ReferralCase.line).label("line"), light_column(per_case.c.due_at, now, amber).label("light")
         )
@@ -213,10 +204,23 @@ async def _counts_by_line(
         .where(col(ReferralCase.status).in_(OPEN_CASE_STATUSES))
         .subquery("lit_case")
     )
-    rows = await session.exec(select(lit.c.line, lit.c.light, func.count()).group_by(lit.c.line, lit.c.light))
-    counts: dict[str, LightCounts] = {}
-    for line, light, count in rows.all():
-        counts.setdefault(line, LightCounts()).add(light, count)
+    text_key = String(40)
+    statement = union_all(
+        sql_select(
+            literal(_OPERATOR), cast(lit.c.responsible_id, text_key), lit.c.light, func.count()
+        ).group_by(lit.c.responsible_id, lit.c.light),
+        sql_select(literal(_AGENCY), cast(lit.c.agency_id, text_key), lit.c.light, func.count())
+        .where(lit.c.kind == ItemKind.REFERRAL.value)
+        .group_by(lit.c.agency_id, lit.c.light),
+        sql_select(literal(_LINE), cast(lit_case.c.line, text_key), lit_case.c.light, func.count()).group_by(
+            lit_case.c.line, lit_case.c.light
+        ),
+    )
+    counts: dict[str, dict[Any, LightCounts]] = {_OPERATOR: {}, _AGENCY: {}, _LINE: {}}
+    for dimension, key, light, count in (await session.exec(statement)).all():  # type: ignore[call-overload]
+        if dimension != _LINE and key is not None:
+            key = int(key)
+        counts[dimension].setdefault(key, LightCounts()).add(light, count)
     return counts
 
 
@@ -243,9 +247,7 @@ def _overdue_minutes(due_at: datetime, now: datetime) -> int:
     return max(int((now - due_at).total_seconds() // 60), 0)
 
 
-async def _late_items(
-    session: AsyncSession, items: Subquery, now: datetime, amber: timedelta
-) -> list[BoardItem]:
+async def _late_items(session: AsyncSession, items: CTE, now: datetime, amber: timedelta) -> list[BoardItem]:
     """The red and amber items, earliest due first. The limit is taken on the items alone, so cases,
     people and agencies are looked up by key for those few rows, never joined to every open item."""
     late = (
@@ -331,12 +333,8 @@ async def supervision_board(
     items = _open_items(viewer, filters)
     if items is None:
         return Board(now, filters, LightCounts(), [], [], [], [], reports_pending, reports_overdue, reports)
-    by_operator = await _counts(session, items, items.c.responsible_id, now, amber)
-    referrals = _open_items(viewer, filters, kinds=(ItemKind.REFERRAL,))
-    by_agency = (
-        await _counts(session, referrals, referrals.c.agency_id, now, amber) if referrals is not None else {}
-    )
-    by_line = await _counts_by_line(session, items, now, amber)
+    grouped = await _all_counts(session, items, now, amber)
+    by_operator, by_agency, by_line = grouped[_OPERATOR], grouped[_AGENCY], grouped[_LINE]
     totals = LightCounts()
     for counts in by_operator.values():
         for light in Light:
