@@ -29,12 +29,14 @@ from hotline.open_items import ITEM_KINDS
 from hotline.page_helpers import StaffRequest, hotline_staff_only, label_of, page_helpers
 from hotline.supervision import Board, BoardFilters, CountRow, supervision_board
 from hotline.task_work import (
+    MY_TASKS_LIMIT,
     TaskRow,
     add_task,
     amber_window,
     assignable_owners,
     cancel_task,
     complete_task,
+    count_my_open_tasks,
     my_open_tasks,
     parse_local_due,
 )
@@ -115,6 +117,9 @@ async def _tasks_page(
         context={
             **task_helpers(),
             "tasks": tasks,
+            "open_count": await count_my_open_tasks(db, request.user)
+            if len(tasks) >= MY_TASKS_LIMIT
+            else len(tasks),
             "alerts": await unread_alerts(db, request.user),
             "failed_task": None,
             "errors": {},

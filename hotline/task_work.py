@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from core.accounts import Role, StaffUser
@@ -39,6 +39,7 @@ __all__ = [
     "cancel_task",
     "case_tasks",
     "complete_task",
+    "count_my_open_tasks",
     "my_open_tasks",
     "parse_local_due",
 ]
@@ -46,8 +47,9 @@ __all__ = [
 # Associated data of a task's encrypted note (see core.privacy).
 TASK_NOTE_CONTEXT = "case_task.note"
 
-# "My tasks" shows this many, most overdue first; an operator with more has a supervisor to talk to.
-MY_TASKS_LIMIT = 200
+# "My tasks" shows this many, most overdue first, and says how many there are in all: each row carries
+# its own form, and an operator works from the top of the list.
+MY_TASKS_LIMIT = 50
 
 TITLE_MAX = 200
 NOTE_MAX = 2000
@@ -105,6 +107,18 @@ async def my_open_tasks(
         .limit(MY_TASKS_LIMIT)
     )
     return [_row(task, number, viewer.display_name, now, amber) for task, number in rows.all()]
+
+
+async def count_my_open_tasks(session: AsyncSession, viewer: StaffUser) -> int:
+    """All the viewer's open tasks in scope (a range of ix_case_task_owner_status_due)."""
+    found = await session.exec(
+        select(func.count()).where(
+            Task.owner_id == viewer.id,
+            Task.status == TaskStatus.OPEN,
+            visible_to(Task.unit_id, viewer.unit_id),
+        )
+    )
+    return int(found.one())
 
 
 async def case_tasks(

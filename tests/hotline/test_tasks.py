@@ -323,3 +323,23 @@ async def _play(database_url: str, data_key: str, kind: TaskKind, acts: list[tup
 @given(kind=st.sampled_from([TaskKind.CALLBACK, TaskKind.SATISFACTION]), acts=ACTS)
 def test_no_sequence_of_acts_moves_a_task_illegally(database_url, kind, acts):
     asyncio.run(_play(database_url, "test-data-key-0123456789abcdef", kind, acts))
+
+
+async def test_my_tasks_shows_the_most_urgent_and_says_how_many_there_are(
+    client, engine, settings, monkeypatch
+):
+    import hotline.supervision_routes
+    import hotline.task_work
+
+    monkeypatch.setattr(hotline.task_work, "MY_TASKS_LIMIT", 2)
+    monkeypatch.setattr(hotline.supervision_routes, "MY_TASKS_LIMIT", 2)
+    operator = await log_in(client, engine, Role.OPERATOR)
+    case_id, _ = await a_case(engine, FieldCipher(settings.data_key), operator)
+    later = await a_task(engine, case_id, due_in=9 * HOUR, owner_id=operator.id)
+    first = await a_task(engine, case_id, due_in=-HOUR, owner_id=operator.id)
+    second = await a_task(engine, case_id, due_in=HOUR, owner_id=operator.id)
+
+    page = (await client.get("/hotline/tasks")).text
+
+    assert [int(i) for i in re.findall(r'data-task="(\d+)"', page)] == [first, second]
+    assert 'data-open-count="3"' in page and later not in (first, second)
