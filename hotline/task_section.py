@@ -10,6 +10,7 @@ from core.accounts import Role, StaffUser
 from core.db import AsyncSession
 from core.i18n import gettext
 from core.settings import Settings
+from hotline.case_lights import case_lights
 from hotline.case_terms import SATISFACTION, TASK_KINDS, TASK_STATUSES, TaskKind
 from hotline.models import ReferralCase
 from hotline.task_work import amber_window, assignable_owners, case_tasks
@@ -37,9 +38,13 @@ class SectionReading(Protocol):
 async def task_section(context: SectionReading) -> dict[str, Any]:
     case = context.case
     closed = case.status == CaseStatus.CLOSED
+    amber = amber_window(context.settings)
+    lights = await case_lights(context.session, [case.id or 0], now=context.now, amber=amber)
     return {
         "task_section": {
             "case_number": case.number,
+            # The case's own light: the worst of its open tasks, referrals and pending report.
+            "case_light": None if closed else lights.get(case.id or 0),
             "tasks": await case_tasks(
                 context.session, case, now=context.now, amber=amber_window(context.settings)
             ),

@@ -161,3 +161,17 @@ async def test_a_supervisor_of_a_sibling_unit_sees_nothing_of_another_units_item
     assert (board["reports_pending"], board["reports"]) == (0, [])
     page = (await client.get("/hotline/supervision")).text
     assert "城东派出所" not in page and "12355-" not in page
+
+
+async def test_a_case_page_shows_the_case_light_of_its_most_urgent_open_item(client, engine, settings):
+    operator = await log_in(client, engine, Role.OPERATOR)
+    cipher = FieldCipher(settings.data_key)
+    case_id, number = await a_case(engine, cipher, operator)
+    await a_task(engine, case_id, due_in=80 * HOUR, owner_id=operator.id)
+    assert 'data-case-light="green"' in (await client.get(f"/hotline/cases/{number}")).text
+
+    await a_referral(engine, case_id, await an_agency(engine, 1), operator, due_in=-HOUR)
+    assert 'data-case-light="red"' in (await client.get(f"/hotline/cases/{number}")).text
+
+    _, quiet = await a_case(engine, cipher, operator)
+    assert "data-case-light" not in (await client.get(f"/hotline/cases/{quiet}")).text
