@@ -172,6 +172,8 @@ async def test_the_case_page_shows_its_tasks_with_lights_and_a_hand_written_task
     assert added.status_code == 303, added.text
     page = await client.get(f"/hotline/cases/{number}")
     section = page.text[page.text.index("data-case-tasks") :]
+    assert 'data-case-light="red"' in section  # the case is as late as its most overdue item
+    section = section[section.index("<table") :]
     assert LIGHT.findall(section)[:2] == ["red", "green"]
     assert "联系学校班主任了解情况" in section
     async with engine.connect() as conn:
