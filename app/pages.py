@@ -28,8 +28,8 @@ LOCALE_COOKIE = "fh_lang"
 
 # The page (by route name) where each role lands after logging in.
 HOME_BY_ROLE = {
-    Role.OPERATOR.value: "hotline:cases",
-    Role.SUPERVISOR.value: "hotline:cases",
+    Role.OPERATOR.value: "hotline:tasks",  # my tasks, with a link to my cases
+    Role.SUPERVISOR.value: "hotline:supervision",
     Role.COORDINATOR.value: "roster:list",
     Role.EXPERT.value: "roster:list",
     Role.ADMIN.value: "admin:users",

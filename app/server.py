@@ -34,6 +34,7 @@ from core.privacy import FieldCipher
 from core.security import CSRF_REFUSAL_DETAIL, AccountSetupRequired, LoginSessionMiddleware, csrf_config
 from core.settings import PROJECT_ROOT, Settings
 from core.templating import create_template_config
+from hotline.red_alerts import RedAlertWatch
 from notifications.runtime import NotificationRuntime
 from notifications.sms import SmsSender
 
@@ -204,11 +205,17 @@ def create_app(
     sessionmaker = create_sessionmaker(engine)
     cipher = FieldCipher(settings.data_key)
     notifications: NotificationRuntime = notification_runtime(settings, sessionmaker, cipher, sms_sender)
+    # Embedded mode has no worker to run the lights check on a clock: the web process does.
+    red_alerts = RedAlertWatch(sessionmaker, settings, cipher) if notifications.embedded else None
 
     async def on_startup(app: Litestar) -> None:
         await notifications.start()
+        if red_alerts is not None:
+            red_alerts.start()
 
     async def on_shutdown(app: Litestar) -> None:
+        if red_alerts is not None:
+            await red_alerts.stop()
         await notifications.stop()
         await engine.dispose()
 
@@ -223,6 +230,7 @@ def create_app(
                 "sessionmaker": sessionmaker,
                 "cipher": cipher,
                 "notifications": notifications,
+                "red_alerts": red_alerts,
             }
         ),
         dependencies={

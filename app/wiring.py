@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.cron import CronJob, cron
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -17,7 +18,10 @@ from booking.routes import router as booking_router
 from core.db import AsyncSession
 from core.privacy import FieldCipher
 from core.settings import Settings
+from hotline.red_alerts import alert_newly_red
 from hotline.routes import router as hotline_router
+from hotline.supervision_routes import router as supervision_router
+from notifications.jobs import SmsJobDeps
 from notifications.outbox import SendChecks
 from notifications.routes import router as notifications_router
 from notifications.runtime import NotificationRuntime, build_runtime
@@ -25,7 +29,18 @@ from notifications.sms import SmsSender
 from notifications.worker import SmsWorker
 from notifications.worker import worker_settings as notifications_worker_settings
 
-__all__ = ["notification_runtime", "route_handlers", "send_checks", "sms_worker", "worker_settings"]
+__all__ = [
+    "LIGHTS_JOB",
+    "check_lights",
+    "cron_jobs",
+    "notification_runtime",
+    "route_handlers",
+    "send_checks",
+    "sms_worker",
+    "worker_settings",
+]
+
+LIGHTS_JOB = "check_lights"
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
@@ -38,6 +53,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         AuditLog,
         Probes,
         hotline_router,
+        supervision_router,
         booking_router,
         notifications_router,
     ]
@@ -60,12 +76,45 @@ def notification_runtime(
     return build_runtime(settings, sessionmaker, cipher, send_checks(), sender=sender)
 
 
+async def check_lights(ctx: dict[str, Any]) -> int:
+    """The worker's periodic job: alert owners and supervisors of what has just turned red, once
+    (hotline.red_alerts), through the worker's own database sessions."""
+    deps: SmsJobDeps = ctx["sms"]
+    return await alert_newly_red(deps.sessionmaker, deps.settings, deps.cipher)
+
+
+def _every(seconds: int) -> dict[str, set[int]]:
+    """arq's cron fields for "every `seconds`": seconds within a minute below 60, else minutes within an
+    hour (an interval that does not divide the minute or hour is rounded to one that does)."""
+    if seconds < 60:
+        step = max(seconds, 1)
+        return {"second": set(range(0, 60, step))}
+    step = min(max(seconds // 60, 1), 60)
+    return {"minute": set(range(0, 60, step)), "second": {0}}
+
+
+def cron_jobs(settings: Settings) -> list[CronJob]:
+    """What the worker runs on a clock, beside sending. The lights check also runs as the worker starts:
+    what turned red while no worker ran is alerted at once, not at the next tick."""
+    return [
+        cron(
+            check_lights,
+            name=LIGHTS_JOB,
+            run_at_startup=True,
+            timeout=max(settings.lights_check_seconds, 60),
+            **_every(settings.lights_check_seconds),  # type: ignore[arg-type]
+        )
+    ]
+
+
 def worker_settings(settings: Settings, *, sender: SmsSender | None = None) -> dict[str, Any]:
     """Keyword arguments for arq's Worker, as `arq app.worker.WorkerSettings` runs it; `sms_worker` runs
     arq on the same settings."""
-    return notifications_worker_settings(settings, send_checks(), sender=sender)
+    return notifications_worker_settings(
+        settings, send_checks(), sender=sender, cron_jobs=cron_jobs(settings)
+    )
 
 
 def sms_worker(settings: Settings, *, sender: SmsSender | None = None) -> SmsWorker:
     """`family-hotline worker`: arq on `worker_settings`, kept running through Redis outages."""
-    return SmsWorker(settings, send_checks(), sender=sender)
+    return SmsWorker(settings, send_checks(), sender=sender, cron_jobs=cron_jobs(settings))

@@ -27,6 +27,7 @@ from core.i18n import N_
 from core.mainland_formats import InvalidFormat, normalize_mainland_mobile
 from core.privacy import FieldCipher, mask_phone
 from core.units import OrgUnit, is_visible, visible_to
+from hotline import cipher_contexts
 from hotline.case_terms import AGENCY_KINDS
 from hotline.casework_models import Agency
 
@@ -43,8 +44,8 @@ __all__ = [
     "usable_agency",
 ]
 
-CONTACT_NAME_CONTEXT = "agency.contact_name"
-CONTACT_PHONE_CONTEXT = "agency.contact_phone"
+CONTACT_NAME_CONTEXT = cipher_contexts.AGENCY_CONTACT_NAME
+CONTACT_PHONE_CONTEXT = cipher_contexts.AGENCY_CONTACT_PHONE
 FEEDBACK_DAYS_MIN, FEEDBACK_DAYS_MAX = 1, 60
 
 # Area code 0 + 2 or 3 digits, then 7 or 8 digits; an extension after "-" or "转" is allowed.

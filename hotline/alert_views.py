@@ -15,6 +15,7 @@ from core.db import AsyncSession, utcnow
 from core.errors import NotFound
 from core.i18n import N_, gettext
 from hotline.casework_models import StaffAlert
+from hotline.models import ReferralCase
 
 __all__ = ["AlertView", "mark_all_read", "mark_read", "recent_alerts", "unread_alerts"]
 
@@ -31,18 +32,17 @@ class AlertView:
     read: bool
 
 
-def _view(alert: StaffAlert) -> AlertView:
+def _view(alert: StaffAlert, case_number: str | None) -> AlertView:
     params = json.loads(alert.params or "{}")
     try:
         text = gettext(alert.message).format(**params)
     except (KeyError, IndexError, ValueError):  # a text whose fields changed since the alert was written
         text = gettext(alert.message)
-    number = params.get("number")
     return AlertView(
         id=alert.id or 0,
         kind=alert.kind,
         text=text,
-        case_number=number if isinstance(number, str) else None,
+        case_number=case_number,
         created_at=alert.created_at,
         read=alert.read_at is not None,
     )
@@ -56,22 +56,25 @@ async def unread_alerts(session: AsyncSession, viewer: StaffUser, *, limit: int 
     """The viewer's unread alerts, newest first (the home-page box; the index covers recipient and
     read_at)."""
     rows = await session.exec(
-        _own(viewer)
-        .where(col(StaffAlert.read_at).is_(None))
+        select(StaffAlert, ReferralCase.number)
+        .outerjoin(ReferralCase, col(ReferralCase.id) == StaffAlert.case_id)  # the number, from the case
+        .where(StaffAlert.recipient_id == (viewer.id or 0), col(StaffAlert.read_at).is_(None))
         .order_by(col(StaffAlert.created_at).desc(), col(StaffAlert.id).desc())
         .limit(limit)
     )
-    return [_view(alert) for alert in rows.all()]
+    return [_view(alert, number) for alert, number in rows.all()]
 
 
 async def recent_alerts(session: AsyncSession, viewer: StaffUser) -> list[AlertView]:
     """The viewer's alerts, read or not, newest first."""
     rows = await session.exec(
-        _own(viewer)
+        select(StaffAlert, ReferralCase.number)
+        .outerjoin(ReferralCase, col(ReferralCase.id) == StaffAlert.case_id)
+        .where(StaffAlert.recipient_id == (viewer.id or 0))
         .order_by(col(StaffAlert.created_at).desc(), col(StaffAlert.id).desc())
         .limit(RECENT_LIMIT)
     )
-    return [_view(alert) for alert in rows.all()]
+    return [_view(alert, number) for alert, number in rows.all()]
 
 
 async def mark_read(session: AsyncSession, viewer: StaffUser, alert_id: int) -> None:

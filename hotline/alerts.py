@@ -21,6 +21,7 @@ from core.i18n import load_translations
 from core.privacy import FieldCipher
 from core.settings import Settings
 from core.units import OrgUnit
+from hotline import cipher_contexts
 from hotline.casework_models import StaffAlert
 from notifications.models import MessageKind
 from notifications.outbox import enqueue
@@ -29,7 +30,7 @@ from notifications.texts import render_sms
 __all__ = ["MOBILE_CONTEXT", "AlertText", "alert_staff", "alert_text", "supervisors_over"]
 
 # Associated data of a staff member's encrypted mobile number.
-MOBILE_CONTEXT = "staff_user.mobile"
+MOBILE_CONTEXT = cipher_contexts.STAFF_MOBILE
 
 AlertText = tuple[str, dict[str, Any]]  # an English gettext id with `{named}` fields, and their values
 

@@ -11,12 +11,13 @@ from typing import Any
 from core.accounts import StaffUser
 from core.db import AsyncSession, utcnow
 from core.privacy import FieldCipher
+from hotline import cipher_contexts
 from hotline.casework_models import CaseEvent
 
 __all__ = ["EVENT_TEXT_CONTEXT", "record_event"]
 
 # Associated data of every encrypted event text (see core.privacy).
-EVENT_TEXT_CONTEXT = "case_event.text"
+EVENT_TEXT_CONTEXT = cipher_contexts.EVENT_TEXT
 
 
 def record_event(

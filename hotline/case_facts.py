@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from core.accounts import StaffUser
 from core.db import AsyncSession
 from core.privacy import FieldCipher, mask_name
+from hotline import cipher_contexts
 from hotline.case_terms import CHILD_FLAGS
 from hotline.casework_models import ChildFlag, HelpPlan
 from hotline.models import ReferralCase
@@ -34,10 +35,10 @@ __all__ = [
 ]
 
 # Associated data of each encrypted field (see core.privacy): a value copied into another column fails.
-RISK_REASON_CONTEXT = "referral_case.risk_reason"
-CHILD_NAME_CONTEXT = "referral_case.child_name"
-CLOSING_SUMMARY_CONTEXT = "referral_case.closing_summary"
-PLAN_MEASURES_CONTEXT = "help_plan.measures"
+RISK_REASON_CONTEXT = cipher_contexts.CASE_RISK_REASON
+CHILD_NAME_CONTEXT = cipher_contexts.CASE_CHILD_NAME
+CLOSING_SUMMARY_CONTEXT = cipher_contexts.CASE_CLOSING_SUMMARY
+PLAN_MEASURES_CONTEXT = cipher_contexts.HELP_PLAN_MEASURES
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,9 @@ def _sections() -> list[CaseSection]:
     import the case views without a cycle."""
     from hotline.mandatory_report_views import mandatory_report_section
     from hotline.referral_section import referrals_section
+    from hotline.task_section import task_section
 
-    return [mandatory_report_section, referrals_section]
+    return [mandatory_report_section, task_section, referrals_section]
 
 
 async def load_case_sections(context: SectionContext) -> dict[str, Any]:

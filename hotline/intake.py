@@ -19,6 +19,7 @@ from core.privacy import FieldCipher, phone_index
 from core.settings import Settings
 from core.units import visible_to
 from core.vocabulary import CATEGORIES
+from hotline import cipher_contexts
 from hotline.case_numbers import allocate_case_number
 from hotline.mandatory_reports import ReportNeed, clean_situations, open_report, report_need
 from hotline.models import Call, ReferralCase
@@ -49,8 +50,8 @@ __all__ = [
 SUMMARY_MAX_LENGTH = 4000
 # Bound into each ciphertext as associated data: a summary pasted into the phone column (or into
 # another table) does not decrypt there.
-SUMMARY_CONTEXT = "hotline_call.summary"
-CALLER_PHONE_CONTEXT = "hotline_call.caller_phone"
+SUMMARY_CONTEXT = cipher_contexts.CALL_SUMMARY
+CALLER_PHONE_CONTEXT = cipher_contexts.CALL_CALLER_PHONE
 
 _CASE_NUMBER = re.compile(r"^(?P<prefix>[0-9A-Z]+)-\d{4}-\d{6,}$")
 

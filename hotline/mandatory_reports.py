@@ -27,6 +27,7 @@ from core.i18n import N_
 from core.privacy import FieldCipher
 from core.settings import Settings
 from core.transitions import Transitions
+from hotline import cipher_contexts
 from hotline.alerts import alert_staff, supervisors_over
 from hotline.case_events import record_event
 from hotline.case_guard import require_open
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 # Associated data of the encrypted police response (see core.privacy).
-POLICE_RESPONSE_CONTEXT = "mandatory_report.police_response"
+POLICE_RESPONSE_CONTEXT = cipher_contexts.MANDATORY_REPORT_POLICE_RESPONSE
 POLICE_RESPONSE_MAX_LENGTH = 4000
 
 MANDATORY_REPORT_TRANSITIONS = Transitions(

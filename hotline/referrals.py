@@ -26,6 +26,7 @@ from core.i18n import N_
 from core.privacy import FieldCipher
 from core.settings import Settings
 from core.units import OrgUnit
+from hotline import cipher_contexts
 from hotline.agencies import agency_mobile, usable_agency
 from hotline.case_events import record_event
 from hotline.case_guard import require_open
@@ -61,10 +62,10 @@ __all__ = [
     "token_digest",
 ]
 
-REASON_CONTEXT = "referral.reason"
-REQUEST_CONTEXT = "referral.request"
-FEEDBACK_CONTEXT = "referral.feedback"
-DECLINE_CONTEXT = "referral.decline_reason"
+REASON_CONTEXT = cipher_contexts.REFERRAL_REASON
+REQUEST_CONTEXT = cipher_contexts.REFERRAL_REQUEST
+FEEDBACK_CONTEXT = cipher_contexts.REFERRAL_FEEDBACK
+DECLINE_CONTEXT = cipher_contexts.REFERRAL_DECLINE_REASON
 TEXT_MAX = 2000
 OPEN_STATUSES = frozenset(s for s in ReferralStatus if not REFERRAL_TRANSITIONS.terminal(s))
 

@@ -21,10 +21,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from arq.connections import RedisSettings
+from arq.cron import CronJob
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
@@ -97,9 +99,16 @@ class WorkerRuntime:
 
 
 def worker_settings(
-    settings: Settings, checks: SendChecks, *, sender: SmsSender | None = None
+    settings: Settings,
+    checks: SendChecks,
+    *,
+    sender: SmsSender | None = None,
+    cron_jobs: Sequence[CronJob] = (),
 ) -> dict[str, Any]:
-    """Keyword arguments for `arq.worker.Worker` (arq's WorkerSettings, as data)."""
+    """Keyword arguments for `arq.worker.Worker` (arq's WorkerSettings, as data). `cron_jobs` are the
+    periodic jobs other areas run in the worker (the application passes them: notifications knows none);
+    they are called with the same `ctx` as the send job, `ctx["sms"]` holding the worker's database
+    sessions, settings and cipher."""
     if not settings.redis_url:
         raise ValueError("the arq worker needs FH_REDIS_URL")
 
@@ -121,6 +130,7 @@ def worker_settings(
         # under "outbox:<id>" (after a retry backoff, say). max_tries=1: retries are ours, driven by the
         # row's status and not_before, not arq's.
         "functions": [func(send_outbox_message, name=SEND_JOB, keep_result=0, max_tries=1)],
+        "cron_jobs": list(cron_jobs),
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
@@ -136,10 +146,17 @@ def worker_settings(
 class SmsWorker:
     """`family-hotline worker`: the runtime, and arq kept consuming for as long as the process runs."""
 
-    def __init__(self, settings: Settings, checks: SendChecks, *, sender: SmsSender | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        checks: SendChecks,
+        *,
+        sender: SmsSender | None = None,
+        cron_jobs: Sequence[CronJob] = (),
+    ) -> None:
         self.settings = settings
         self.runtime = WorkerRuntime(settings, checks, sender=sender)
-        arq_settings = worker_settings(settings, checks, sender=sender)
+        arq_settings = worker_settings(settings, checks, sender=sender, cron_jobs=cron_jobs)
         self._arq_kwargs = {
             **arq_settings,
             # The runtime is ours and outlives every arq Worker we start; so are the signals.

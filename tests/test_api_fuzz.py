@@ -438,6 +438,8 @@ async def test_the_fuzzed_document_is_the_one_the_app_serves(client: AsyncTestCl
         "/api/cases/{number}/notes",
         "/api/cases/{number}/help-plan",
         "/api/cases/{number}/timeline",
+        "/api/supervision",
+        "/api/tasks",
         "/api/experts",
         "/api/experts/{expert_id}/slots",
         "/api/bookings",

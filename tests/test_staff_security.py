@@ -159,7 +159,7 @@ async def _enrol_over_http(client) -> tuple[pyotp.TOTP, list[str]]:
 async def test_a_supervisor_must_enrol_before_any_page_then_logs_in_with_a_code(strict_app, engine):
     supervisor = await make_user(engine, Role.SUPERVISOR)
     async with AsyncTestClient(app=strict_app) as client:
-        assert (await _log_in_with_password(client, supervisor.username)) == "/hotline/cases"
+        assert (await _log_in_with_password(client, supervisor.username)) == "/hotline/supervision"
         refused = await client.get("/hotline/cases", follow_redirects=False)
         assert (refused.status_code, refused.headers["location"]) == (303, "/account/security")
         app, codes = await _enrol_over_http(client)
@@ -181,7 +181,7 @@ async def test_a_supervisor_must_enrol_before_any_page_then_logs_in_with_a_code(
         # The enrolment used this step's code; the next step's code logs in.
         nxt = app.at(utcnow() + timedelta(seconds=30))
         ok = await post_form(client, "/login/second-factor", {"code": nxt}, follow_redirects=False)
-        assert (ok.status_code, ok.headers["location"]) == (303, "/hotline/cases")
+        assert (ok.status_code, ok.headers["location"]) == (303, "/hotline/supervision")
         assert (await client.get("/hotline/cases")).status_code == 200
         await post_form(client, "/logout", {})
 
@@ -246,7 +246,7 @@ async def test_a_temporary_password_must_be_replaced_first_and_the_new_one_meets
             {"current_password": TEST_PASSWORD, "new_password": "violet lantern harbour"},
             follow_redirects=False,
         )
-        assert (done.status_code, done.headers["location"]) == (303, "/hotline/cases")
+        assert (done.status_code, done.headers["location"]) == (303, "/hotline/tasks")
         assert (await client.get("/hotline/cases")).status_code == 200
     assert "account.password_changed" in await _audit_actions(engine, operator)
 

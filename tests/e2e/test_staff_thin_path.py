@@ -71,7 +71,7 @@ async def test_operator_logs_a_call_and_reads_the_case_with_the_phone_masked(
     demo_12355_cases = await count_rows(engine, "referral_case", "line = '12355'")
     page = await desktop.new_page()
     await staff_login(page, live_server, "operator")
-    await expect(page).to_have_url(f"{live_server.base_url}/hotline/cases")
+    await expect(page).to_have_url(f"{live_server.base_url}/hotline/tasks")  # an operator's home: my tasks
 
     await page.get_by_role("link", name="登记来电").first.click()
     await expect(page.get_by_role("heading", name="登记来电")).to_be_visible()
