@@ -16,6 +16,7 @@ from core.accounts import Role
 from core.db import create_sessionmaker
 from core.errors import FormInvalid
 from core.units import DEFAULT_UNIT_ID, OrgUnit, UnitKind, create_unit, units_within, visible_to
+from hotline.models import ReferralCase
 from tests.booking.conftest import add_expert
 from tests.booking.test_roster import GOOD_EXPERT
 from tests.conftest import log_in, post_form
@@ -174,16 +175,32 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
     units = await _tree(engine)
     async with AsyncTestClient(app=app) as west:
         west_operator = await log_in(west, engine, Role.OPERATOR, unit_id=units["west"])
-        number = await _log_call(west)
+        # A violence call: west's case also has a pending mandatory report and an alert.
+        number = await _log_call(west, category="violence")
     expert = await add_expert(engine, name="西湖 王老师", unit_id=units["west"])
+    work = await _west_case_work(engine, number, units["west"], west_operator.id)
     before = await _west_state(engine, number, expert.id, west_operator.id)
-    secrets_of_west = [number, "西湖 王老师", west_operator.username, expert.feed_token, PHONE[-4:]]
+    secrets_of_west = [
+        number,
+        "西湖 王老师",
+        west_operator.username,
+        expert.feed_token,
+        PHONE[-4:],
+        WEST_AGENCY,
+        WEST_TASK,
+    ]
 
     identifiers = {
         "number": number,
         "expert_id": str(expert.id),
         "user_id": str(west_operator.id),
         "session_id": "1",  # west's operator's first login session
+        "unit_id": str(units["west"]),
+        "agency_id": str(work["agency"]),
+        "referral_id": str(work["referral"]),
+        "task_id": str(work["task"]),
+        "alert_id": str(work["alert"]),
+        "act": "note",
     }
     routes = [(p, m) for p, m, guards in _routes(app) if guards and not _is_public(p)]
     assert len(routes) >= 25
@@ -212,6 +229,63 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
     assert await _west_state(engine, number, expert.id, west_operator.id) == before
 
 
+WEST_AGENCY = "西湖区公安分局北山派出所"
+WEST_TASK = "回访西湖个案家长"
+
+
+async def _west_case_work(engine, number: str, unit_id: int, operator_id: int) -> dict[str, int]:
+    """West's case also gets an agency, a referral to it, a task and (from the violence call) an alert."""
+    from datetime import date, timedelta
+
+    from core.db import utcnow
+    from hotline.casework_models import Agency, Referral, StaffAlert, Task
+
+    async with create_sessionmaker(engine)() as session:
+        case = (await session.exec(select(ReferralCase).where(ReferralCase.number == number))).one()
+        agency = Agency(unit_id=unit_id, name=WEST_AGENCY, kind="police")
+        session.add(agency)
+        await session.flush()
+        referral = Referral(
+            case_id=case.id,
+            unit_id=unit_id,
+            agency_id=agency.id,
+            urgency="urgent",
+            reason_ciphertext="x",
+            request_ciphertext="x",
+            token_hash="0" * 64,
+            sent_by_id=operator_id,
+            due_on=date.today() + timedelta(days=3),
+            due_at=utcnow() + timedelta(days=3),
+        )
+        task = Task(
+            case_id=case.id,
+            unit_id=unit_id,
+            kind="manual",
+            title=WEST_TASK,
+            owner_id=operator_id,
+            due_at=utcnow() + timedelta(days=1),
+        )
+        session.add_all([referral, task])
+        await session.flush()
+        alert = (await session.exec(select(StaffAlert))).first()
+        ids = {"agency": agency.id or 0, "referral": referral.id or 0, "task": task.id or 0}
+        await session.commit()
+    # No west supervisor exists, so no alert was written: make one for west's operator.
+    if alert is None:
+        async with create_sessionmaker(engine)() as session:
+            alert = StaffAlert(
+                recipient_id=operator_id,
+                case_id=case.id,
+                kind="test",
+                message="Case {number} needs a mandatory report to the police",
+                params='{"number": "' + number + '"}',
+                dedupe_key="test",
+            )
+            session.add(alert)
+            await session.commit()
+    return {**ids, "alert": alert.id or 0}
+
+
 async def _west_state(engine, number: str, expert_id: int, user_id: int) -> tuple[object, ...]:
     from sqlalchemy import text
 
@@ -224,6 +298,15 @@ async def _west_state(engine, number: str, expert_id: int, user_id: int) -> tupl
             "SELECT COUNT(*) FROM appointment",
             "SELECT COUNT(*) FROM login_session WHERE user_id = :u",
             "SELECT COUNT(*) FROM audit_event WHERE object_id = :n",
+            "SELECT status || owner_id || risk_level FROM referral_case WHERE number = :n",
+            "SELECT COUNT(*) FROM case_event",
+            "SELECT status FROM mandatory_report",
+            "SELECT MIN(name) || COUNT(*) FROM agency WHERE active",
+            "SELECT MIN(status) || MAX(status) || COUNT(*) FROM referral",
+            "SELECT MIN(status) || MAX(status) || COUNT(*) FROM case_task",
+            "SELECT COUNT(*) FROM staff_alert WHERE read_at IS NULL",
+            "SELECT COUNT(*) FROM help_plan",
+            "SELECT COUNT(*) FROM outbox_message",
         ]
         query = "SELECT " + ", ".join(f"({part})" for part in parts)
         row = await conn.execute(text(query), {"n": number, "e": expert_id, "u": user_id})
