@@ -15,6 +15,7 @@ from sqlmodel import select
 from core.accounts import StaffUser
 from core.db import create_sessionmaker, utcnow
 from core.privacy import FieldCipher
+from hotline import cipher_contexts
 from hotline.case_terms import MandatoryReportStatus, ReferralStatus, TaskKind
 from hotline.casework_models import Agency, MandatoryReport, Referral, Task
 from hotline.intake import CallIntake, log_call
@@ -79,6 +80,7 @@ async def an_agency(engine: AsyncEngine, unit_id: int, name: str = "城东派出
 
 async def a_referral(
     engine: AsyncEngine,
+    cipher: FieldCipher,
     case_id: int,
     agency_id: int,
     sent_by: StaffUser,
@@ -95,8 +97,9 @@ async def a_referral(
             agency_id=agency_id,
             status=status,
             urgency="priority",
-            reason_ciphertext="x",
-            request_ciphertext="x",
+            # Real ciphertexts: the case page decrypts its referrals.
+            reason_ciphertext=cipher.encrypt("孩子身上有伤", context=cipher_contexts.REFERRAL_REASON),
+            request_ciphertext=cipher.encrypt("请上门核实", context=cipher_contexts.REFERRAL_REQUEST),
             token_hash=secrets.token_hex(32),
             sent_by_id=sent_by.id or 0,
             due_on=due_at.date(),

@@ -108,7 +108,7 @@ async def test_referrals_and_reports_alert_their_cases_owner_and_done_items_aler
     operator = await make_user(engine, Role.OPERATOR)
     supervisor = await make_user(engine, Role.SUPERVISOR)
     case_id, _ = await a_case(engine, cipher, operator)
-    referral = await a_referral(engine, case_id, await an_agency(engine, 1), operator, due_in=-HOUR)
+    referral = await a_referral(engine, cipher, case_id, await an_agency(engine, 1), operator, due_in=-HOUR)
     report = await a_report(engine, case_id, due_in=-HOUR)
     done = await a_task(engine, case_id, due_in=-HOUR, owner_id=operator.id)
     async with engine.begin() as conn:

@@ -40,12 +40,12 @@ async def _world(engine, settings):
         "li_red": await a_task(engine, case_li, due_in=-3 * HOUR, owner_id=li.id),
         "li_amber": await a_task(engine, case_li, due_in=5 * HOUR, owner_id=li.id),
         "wang_green": await a_task(engine, case_wang, due_in=80 * HOUR, owner_id=wang.id),
-        "police_red": await a_referral(engine, case_wang, police, wang, due_in=-30 * HOUR),
+        "police_red": await a_referral(engine, cipher, case_wang, police, wang, due_in=-30 * HOUR),
         "school_green": await a_referral(
-            engine, case_li, school, li, due_in=100 * HOUR, status=ReferralStatus.ACKNOWLEDGED
+            engine, cipher, case_li, school, li, due_in=100 * HOUR, status=ReferralStatus.ACKNOWLEDGED
         ),
         "school_closed": await a_referral(
-            engine, case_li, school, li, due_in=-HOUR, status=ReferralStatus.CLOSED
+            engine, cipher, case_li, school, li, due_in=-HOUR, status=ReferralStatus.CLOSED
         ),
         "report_red": await a_report(engine, case_wang, due_in=-2 * HOUR),
         "report_recorded": await a_report(
@@ -170,7 +170,7 @@ async def test_a_case_page_shows_the_case_light_of_its_most_urgent_open_item(cli
     await a_task(engine, case_id, due_in=80 * HOUR, owner_id=operator.id)
     assert 'data-case-light="green"' in (await client.get(f"/hotline/cases/{number}")).text
 
-    await a_referral(engine, case_id, await an_agency(engine, 1), operator, due_in=-HOUR)
+    await a_referral(engine, cipher, case_id, await an_agency(engine, 1), operator, due_in=-HOUR)
     assert 'data-case-light="red"' in (await client.get(f"/hotline/cases/{number}")).text
 
     _, quiet = await a_case(engine, cipher, operator)
