@@ -143,6 +143,9 @@ async def test_an_operator_refers_a_violence_case_and_closes_the_loop(
         )
         assert {"red", "amber"} <= set(late_lights)
         assert late_lights == sorted(late_lights, key=["red", "amber"].index)
+        # Each item says what it is in Chinese: rule tasks by their kind, as on "my tasks".
+        what = await boss.locator("table.late-items tbody td:nth-child(2)").all_inner_texts()
+        assert what and not [text for text in what if re.search(r"[A-Za-z]{2,}", text)], what
         await screenshot(boss, "supervisor-demo-board")
         police_before = await _agency_counts(boss, live_server, POLICE)
 
