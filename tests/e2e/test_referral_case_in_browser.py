@@ -197,7 +197,9 @@ async def test_an_operator_refers_a_violence_case_and_closes_the_loop(
         await expect(page.get_by_text("机构联系人将通过短信收到链接。")).to_be_visible()
         await expect(page.locator("code.referral-link")).to_have_count(0)
         school_sms = await _sms_to(page, live_server, SCHOOL_MOBILE_MASKED, "/r/")
-        school_link = re.search(r"https?://\S+/r/[A-Za-z0-9_-]+", school_sms).group(0)
+        found = re.search(r"https?://\S+/r/[A-Za-z0-9_-]+", school_sms)
+        assert found, school_sms
+        school_link = found.group(0)
         assert SUMMARY not in school_sms and CALLER_PHONE[-4:] not in school_sms
 
         await page.goto(case_url)
