@@ -15,6 +15,7 @@ from sqlmodel import select
 from core.accounts import StaffUser
 from core.db import create_sessionmaker, utcnow
 from core.privacy import FieldCipher
+from hotline import cipher_contexts
 from hotline.case_terms import MandatoryReportStatus, ReferralStatus, TaskKind
 from hotline.casework_models import Agency, MandatoryReport, Referral, Task
 from hotline.intake import CallIntake, log_call
@@ -86,8 +87,15 @@ async def a_referral(
     due_in: timedelta,
     status: ReferralStatus = ReferralStatus.SENT,
     now: datetime | None = None,
+    cipher: FieldCipher | None = None,
 ) -> int:
+    """A referral row; with `cipher` its texts are really encrypted, for a test that opens the case page
+    (which decrypts them)."""
     due_at = (now or utcnow()) + due_in
+
+    def text(plain: str, context: str) -> str:
+        return cipher.encrypt(plain, context=context) if cipher else "x"
+
     async with create_sessionmaker(engine)() as session:
         referral = Referral(
             case_id=case_id,
@@ -95,8 +103,8 @@ async def a_referral(
             agency_id=agency_id,
             status=status,
             urgency="priority",
-            reason_ciphertext="x",
-            request_ciphertext="x",
+            reason_ciphertext=text("孩子身上有伤。", cipher_contexts.REFERRAL_REASON),
+            request_ciphertext=text("请上门核实。", cipher_contexts.REFERRAL_REQUEST),
             token_hash=secrets.token_hex(32),
             sent_by_id=sent_by.id or 0,
             due_on=due_at.date(),

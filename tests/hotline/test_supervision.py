@@ -170,7 +170,7 @@ async def test_a_case_page_shows_the_case_light_of_its_most_urgent_open_item(cli
     await a_task(engine, case_id, due_in=80 * HOUR, owner_id=operator.id)
     assert 'data-case-light="green"' in (await client.get(f"/hotline/cases/{number}")).text
 
-    await a_referral(engine, case_id, await an_agency(engine, 1), operator, due_in=-HOUR)
+    await a_referral(engine, case_id, await an_agency(engine, 1), operator, due_in=-HOUR, cipher=cipher)
     assert 'data-case-light="red"' in (await client.get(f"/hotline/cases/{number}")).text
 
     _, quiet = await a_case(engine, cipher, operator)
