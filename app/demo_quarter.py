@@ -28,6 +28,7 @@ from core.privacy import FieldCipher, phone_index
 from core.settings import Settings
 from core.units import OrgUnit
 from hotline import cipher_contexts as ctx
+from hotline.agencies import normalize_contact_phone
 from hotline.alerts import supervisors_over
 from hotline.case_events import record_event
 from hotline.case_numbers import allocate_case_number
@@ -628,7 +629,10 @@ async def _add_agencies(seeding: _Seeding) -> None:
             kind=spec.kind,
             district=spec.district,
             contact_name_ciphertext=cipher.encrypt(spec.contact_name, context=ctx.AGENCY_CONTACT_NAME),
-            contact_phone_ciphertext=cipher.encrypt(spec.contact_phone, context=ctx.AGENCY_CONTACT_PHONE),
+            # Stored as the agency form stores it (a mobile in E.164), so referrals text the mobiles.
+            contact_phone_ciphertext=cipher.encrypt(
+                normalize_contact_phone(spec.contact_phone), context=ctx.AGENCY_CONTACT_PHONE
+            ),
             feedback_days=spec.feedback_days,
             created_at=seeding.clock.now - timedelta(days=120),
         )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CTE, Integer, String, cast, func, literal, null, union_all
+from sqlalchemy import CTE, Integer, String, case, cast, func, literal, null, union_all
 from sqlalchemy import select as sql_select
 from sqlalchemy.sql import Select, Subquery
 from sqlalchemy.sql.elements import ColumnElement
@@ -24,7 +24,7 @@ from core.db import AsyncSession
 from core.errors import FormInvalid
 from core.i18n import N_
 from core.units import visible_to
-from hotline.case_terms import Light, MandatoryReportStatus
+from hotline.case_terms import Light, MandatoryReportStatus, TaskKind
 from hotline.casework_models import Agency, MandatoryReport, Referral, Task
 from hotline.lights import light_column, light_of
 from hotline.models import ReferralCase
@@ -99,7 +99,7 @@ class BoardItem:
     kind: str  # ItemKind
     item_id: int
     case_number: str
-    what: str  # a task's title or the agency's name; "" for a mandatory report
+    what: str  # a hand-written task's title, a rule task's kind code, the agency's name; "" for a report
     owner_name: str
     due_at: datetime
     light: Light
@@ -140,7 +140,11 @@ def _item_select(item: OpenItemKind, viewer: StaffUser, filters: BoardFilters) -
     if item.kind == ItemKind.TASK:
         responsible: Any = col(Task.owner_id)
         agency: Any = cast(null(), Integer)
-        what: Any = cast(col(Task.title), text_type)
+        # A rule task is named by its kind (the page translates the code), as on "my tasks": its stored
+        # title is only a note for the log. A hand-written task is its title.
+        what: Any = cast(
+            case((col(Task.kind) == TaskKind.MANUAL, col(Task.title)), else_=col(Task.kind)), text_type
+        )
     elif item.kind == ItemKind.REFERRAL:
         responsible = col(ReferralCase.owner_id)
         agency = col(Referral.agency_id)

@@ -38,7 +38,25 @@ EVENT_LABELS: dict[str, str] = {
     "note": N_("Note"),
     "child": N_("Child's details updated"),
     "plan": N_("Help plan"),
+    # Recorded by hotline.mandatory_reports, referrals, agency_link and task_work.
+    "report.opened": N_("Mandatory report opened"),
+    "report.situations": N_("Mandatory report: situations added"),
+    "report.recorded": N_("Mandatory report made to the police"),
+    "report.response": N_("Police response recorded"),
+    "referral.sent": N_("Referral sent"),
+    "referral.link_open": N_("The agency opened its referral link"),
+    "referral.acknowledged": N_("The agency signed for the referral"),
+    "referral.feedback": N_("The agency reported back"),
+    "referral.declined": N_("The agency declined the referral"),
+    "referral.accepted": N_("Referral feedback accepted"),
+    "referral.returned": N_("Referral returned to the agency for more"),
+    "referral.revoked": N_("Referral revoked"),
+    "task.added": N_("Task added"),
+    "task.done": N_("Task done"),
+    "task.cancelled": N_("Task cancelled"),
 }
+
+AGENCY_ACTOR_PREFIX = "agency:"
 
 _CHILD_FIELDS: dict[str, str] = {
     "sex": N_("sex"),
@@ -94,6 +112,14 @@ def _describe(kind: str, detail: dict[str, Any], names: dict[int, str]) -> str:
         written = gettext("written") if detail.get("created") else gettext("revised")
         return f"{heading} ({written}) · " + _headed(gettext("Review on"), str(detail.get("review_on", "")))
     return heading
+
+
+def _who(actor_label: str) -> str:
+    """Who took a step, as the timeline names them: an agency acting through its link is labelled
+    `agency:<name>` (hotline.agency_link) for the audit log; people read the name."""
+    if actor_label.startswith(AGENCY_ACTOR_PREFIX):
+        return gettext("%(agency)s (agency)") % {"agency": actor_label.removeprefix(AGENCY_ACTOR_PREFIX)}
+    return actor_label
 
 
 def _call_entry(call: CallView, names: dict[int, str]) -> TimelineEntry:
@@ -161,7 +187,7 @@ async def case_timeline(
         entry = TimelineEntry(
             at=event.at,
             kind=event.kind,
-            who=event.actor_label,
+            who=_who(event.actor_label),
             what=_describe(event.kind, event_detail, shown_names),
             text=cipher.decrypt_optional(event.text_ciphertext, context=EVENT_TEXT_CONTEXT),
             detail=event_detail,

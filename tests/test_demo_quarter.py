@@ -16,12 +16,14 @@ from sqlmodel import SQLModel, select
 
 from app.demo import DEMO_PASSWORD, seed_demo
 from app.demo_quarter import seed_quarter
+from app.demo_quarter_stories import AGENCIES
 from core.accounts import Role, StaffUser
 from core.db import AsyncSession, create_sessionmaker
 from core.privacy import FieldCipher
 from core.settings import Settings
 from core.units import OrgUnit, is_within
 from hotline import cipher_contexts
+from hotline.agencies import agency_mobile
 from hotline.alerts import MOBILE_CONTEXT
 from hotline.case_events import EVENT_TEXT_CONTEXT
 from hotline.case_terms import (
@@ -190,6 +192,9 @@ def _assert_quarter(q: Quarter, settings: Settings, now: datetime) -> None:
     for agency in q.agencies.values():
         by_unit[agency.unit_id].add(agency.kind)
         assert agency.contact_name_ciphertext and agency.contact_phone_ciphertext and agency.feedback_days > 0
+    # Stored as the agency form stores them: the mobiles in E.164, so a referral texts its link to them.
+    texted = {agency.name for agency in q.agencies.values() if agency_mobile(cipher, agency)}
+    assert texted == {spec.name for spec in AGENCIES if spec.contact_phone.startswith("1")}
     city, district = sorted(q.units)
     assert {"police", "civil_affairs", "education", "school", "health", "procuratorate"} <= by_unit[city]
     assert len(by_unit[district]) >= 2

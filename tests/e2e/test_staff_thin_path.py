@@ -100,8 +100,9 @@ async def test_operator_logs_a_call_and_reads_the_case_with_the_phone_masked(
     await expect(page.get_by_role("status")).to_have_text("来电已保存到此个案。")
     await expect(page.locator(".call .summary")).to_have_text(SUMMARY)
     await expect(page.locator(".call")).to_contain_text(CALLER_PHONE_MASKED)
-    await expect(page.locator("dl.facts").first).to_contain_text("12355 青少年服务台")
-    await expect(page.locator("dl.facts").first).to_contain_text("欺凌")
+    facts = page.locator("dl.facts").first  # the case's facts; the child's follow further down
+    await expect(facts).to_contain_text("12355 青少年服务台")
+    await expect(facts).to_contain_text("欺凌")
     html = await page.content()
     assert CALLER_PHONE not in html
     assert CALLER_PHONE[3:] not in html  # nor the digits behind the mask, in any other form
