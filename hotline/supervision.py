@@ -27,9 +27,9 @@ from core.units import visible_to
 from hotline.case_terms import Light, MandatoryReportStatus
 from hotline.casework_models import Agency, MandatoryReport, Referral, Task
 from hotline.lights import light_column, light_of
-from hotline.models import ReferralCase
+from hotline.models import OPEN_CASE_STATUSES, ReferralCase
 from hotline.open_items import ITEM_KINDS, OPEN_ITEMS, ItemKind, OpenItemKind
-from hotline.taxonomy import LINES, CaseStatus
+from hotline.taxonomy import LINES
 
 __all__ = [
     "Board",
@@ -44,8 +44,6 @@ __all__ = [
 # The board lists at most this many late or nearly late items, and this many pending reports.
 ITEMS_LIMIT = 100
 REPORTS_LIMIT = 100
-
-OPEN_CASE_STATUSES = tuple(status for status in CaseStatus if status != CaseStatus.CLOSED)
 
 
 @dataclass(frozen=True)
