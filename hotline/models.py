@@ -35,7 +35,10 @@ class ReferralCase(SQLModel, table=True):
     # (a tenth of the table), answered from the index alone on PostgreSQL.
     __table_args__ = (
         open_rows_index(
-            "ix_referral_case_open", "id", where=status_in(OPEN_CASE_STATUSES), include=("owner_id", "line")
+            "ix_referral_case_open",
+            "id",
+            where=status_in(OPEN_CASE_STATUSES),
+            include=("owner_id", "line", "status"),
         ),
     )
 

@@ -46,7 +46,7 @@ INDEXES = (
         PENDING_REPORT,
         ["unit_id", "case_id"],
     ),
-    ("ix_referral_case_open", "referral_case", ["id"], OPEN_CASE, ["owner_id", "line"]),
+    ("ix_referral_case_open", "referral_case", ["id"], OPEN_CASE, ["owner_id", "line", "status"]),
 )
 
 
