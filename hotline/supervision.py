@@ -1,10 +1,12 @@
 """The supervision board (督办): within a supervisor's scope, what is late and what soon will be.
 
-Everything is counted in the database: one UNION ALL of the open items (pending mandatory reports, open
-referrals, open tasks — hotline.open_items), each kind read through its `(status, due_at)` index, then
-`GROUP BY` the light (hotline.lights.light_column). No query reads all cases: cases are joined only for
-the open items found, by primary key. The lists (red and amber items, pending reports) are ordered by
-`due_at` and limited.
+Everything is counted in the database, from the open items alone (pending mandatory reports, open
+referrals, open tasks — hotline.open_items), each kind read from its partial index of open rows
+(hotline.open_row_indexes; index-only on PostgreSQL). Two statements: each kind grouped by the person
+responsible, the agency and the light (hotline.lights.light_column), so a few rows per person come back;
+and open cases by line and their worst light, from one due time per case joined to the open-case index.
+No query reads all cases. The lists (red and amber items, pending reports) are ordered by `due_at` and
+limited, each kind stopping at the limit.
 """
 
 from __future__ import annotations
@@ -342,8 +344,14 @@ async def _pending_reports(
             select(func.count(), func.count().filter(col(MandatoryReport.due_at) <= now)).where(*pending)
         )
     ).one()
+    # The columns shown, not the whole report: no entity to build and track per row.
     rows = await session.exec(
-        select(MandatoryReport, ReferralCase.number, StaffUser.display_name)
+        select(
+            col(MandatoryReport.created_at),
+            col(MandatoryReport.due_at),
+            col(ReferralCase.number),
+            col(StaffUser.display_name),
+        )
         .join(ReferralCase, col(ReferralCase.id) == MandatoryReport.case_id)
         .outerjoin(StaffUser, col(StaffUser.id) == ReferralCase.owner_id)
         .where(*pending)
@@ -354,12 +362,12 @@ async def _pending_reports(
         ReportRow(
             case_number=number,
             owner_name=owner or "",
-            created_at=report.created_at,
-            due_at=report.due_at,
-            light=light_of(report.due_at, now, amber),
-            overdue_minutes=_overdue_minutes(report.due_at, now),
+            created_at=created_at,
+            due_at=due_at,
+            light=light_of(due_at, now, amber),
+            overdue_minutes=_overdue_minutes(due_at, now),
         )
-        for report, number, owner in rows.all()
+        for created_at, due_at, number, owner in rows.all()
     ]
     return int(total), int(overdue or 0), reports
 
