@@ -13,7 +13,10 @@ plans into the results, and checks that no plan reads the whole case table.
 
 Results go to bench/SUPERVISION_RESULTS.md with the machine they ran on.
 
-Run: .venv/bin/python bench/supervision_board.py [--duration 15] [--connections 8]
+Run: .venv/bin/python bench/supervision_board.py [--duration 15] [--connections 8] [--before OLD.md]
+
+With --before, the results also compare the p50 and p99 ratios with those of an earlier results file
+(the same endpoints), e.g. the committed one before a change: `git show HEAD:bench/SUPERVISION_RESULTS.md`.
 """
 
 from __future__ import annotations
@@ -290,6 +293,7 @@ async def run(duration: int, connections: int, workdir: Path) -> dict[str, Any]:
     server = None
     try:
         began = datetime.now(UTC)
+        load = os.getloadavg()  # the machine is shared: how busy it was when the run began
         counts = await _seed(database_url)
         seed_seconds = (datetime.now(UTC) - began).total_seconds()
         env = {
@@ -338,6 +342,7 @@ async def run(duration: int, connections: int, workdir: Path) -> dict[str, Any]:
             "task_lights": lights,
             "duration": duration,
             "connections": connections,
+            "load": load,
         }
     finally:
         if server is not None:
@@ -358,7 +363,42 @@ def _whole_table_reads(plan: str) -> list[str]:
     ]
 
 
-def _report(result: dict[str, Any]) -> str:
+_LATENCY_ROW = re.compile(r"^\| (GET [^|]+?) \| [\d,]+ \| \d+ \| [\d.]+ \| [\d.]+ \| ([\d.]+) \| ([\d.]+) \|")
+
+
+def _ratios(results_md: str) -> dict[str, tuple[float, float]]:
+    """(p50, p99) ratios to /health per endpoint, read back from a results file's latency table."""
+    return {
+        match[1]: (float(match[2]), float(match[3]))
+        for line in results_md.splitlines()
+        if (match := _LATENCY_ROW.match(line))
+    }
+
+
+def _comparison(before_md: str, phases: dict[str, Any]) -> list[str]:
+    before = _ratios(before_md)
+    health = phases["GET /health"]
+    run_line = next((line for line in before_md.splitlines() if line.startswith("Run: ")), "Run: ?")
+    lines = [
+        "## Before and after",
+        "",
+        f"Ratios to /health of the earlier results ({run_line.removeprefix('Run: ')}) and of this run.",
+        "",
+        "| endpoint | p50 ÷ /health before | after | p99 ÷ /health before | after |",
+        "|---|---|---|---|---|",
+    ]
+    for label, stats in phases.items():
+        if label == "GET /health" or label not in before:
+            continue
+        p50, p99 = before[label]
+        lines.append(
+            f"| {label} | {p50:.1f} | {stats['p50'] / health['p50']:.1f} | {p99:.1f} | "
+            f"{stats['p99'] / health['p99']:.1f} |"
+        )
+    return [*lines, ""]
+
+
+def _report(result: dict[str, Any], before_md: str | None = None) -> str:
     phases = result["phases"]
     health = phases["GET /health"]
     board = result["board"]
@@ -367,7 +407,8 @@ def _report(result: dict[str, Any]) -> str:
         "",
         f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · `bench/supervision_board.py`",
         "",
-        f"Machine: {_machine()}",
+        f"Machine: {_machine()}; load average (1, 5, 15 min) when the run began: "
+        + ", ".join(f"{value:.2f}" for value in result["load"]),
         "",
         "PostgreSQL, one uvicorn process (`family-hotline serve`, embedded mode), driven by `wrk` with "
         f"{result['connections']} connections for {result['duration']} s per endpoint. Latency ratios are "
@@ -400,6 +441,8 @@ def _report(result: dict[str, Any]) -> str:
             f"{stats['p50'] / 1000:.1f} | {stats['p99'] / 1000:.1f} | {stats['p50'] / health['p50']:.1f} | "
             f"{stats['p99'] / health['p99']:.1f} | {stats['rps']:.0f} |"
         )
+    if before_md is not None:
+        lines += ["", *_comparison(before_md, phases)]
     seq = [(name, line) for name, _, plan in result["plans"] for line in _whole_table_reads(plan)]
     lines += [
         "",
@@ -424,7 +467,9 @@ async def main() -> int:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--output", default=str(ROOT / "bench" / "SUPERVISION_RESULTS.md"))
+    parser.add_argument("--before", help="an earlier results file to compare the ratios with")
     args = parser.parse_args()
+    before_md = Path(args.before).read_text() if args.before else None
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
         return 2
@@ -433,7 +478,7 @@ async def main() -> int:
         result = await run(args.duration, args.connections, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report = _report(result)
+    report = _report(result, before_md)
     Path(args.output).write_text(report + "\n")
     print(report)
     bad = any(_whole_table_reads(plan) for _, _, plan in result["plans"])

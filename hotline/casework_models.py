@@ -15,8 +15,10 @@ from sqlmodel import Field, SQLModel
 
 from core.db import UTCDateTime, utcnow
 from hotline.case_terms import MandatoryReportStatus, ReferralStatus, TaskStatus
+from hotline.open_row_indexes import open_rows_index, status_in
 
 __all__ = [
+    "OPEN_REFERRAL_STATUSES",
     "Agency",
     "CaseEvent",
     "ChildFlag",
@@ -56,12 +58,31 @@ class ChildFlag(SQLModel, table=True):
     flag: str = Field(max_length=30, primary_key=True, index=True)
 
 
+# A referral is open while the agency or the operator still owes a step; its due date stands meanwhile.
+OPEN_REFERRAL_STATUSES = (
+    ReferralStatus.SENT,
+    ReferralStatus.ACKNOWLEDGED,
+    ReferralStatus.RETURNED,
+    ReferralStatus.FEEDBACK,
+)
+
+
 class MandatoryReport(SQLModel, table=True):
     """The duty to report to the police (强制报告), one per case, created in the same transaction as the
     call that showed it. Never deleted: it is evidence that the duty was met, or when it was not."""
 
     __tablename__ = "mandatory_report"
-    __table_args__ = (Index("ix_mandatory_report_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_mandatory_report_status_due", "status", "due_at"),
+        # The board's and the red-alert job's reads of pending reports (hotline.open_row_indexes).
+        open_rows_index(
+            "ix_mandatory_report_pending_due",
+            "due_at",
+            "id",
+            where=status_in([MandatoryReportStatus.PENDING]),
+            include=("unit_id", "case_id"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="referral_case.id", unique=True)
@@ -108,6 +129,13 @@ class Referral(SQLModel, table=True):
     __table_args__ = (
         Index("ix_referral_status_due", "status", "due_at"),
         Index("ix_referral_agency_status", "agency_id", "status"),
+        open_rows_index(
+            "ix_referral_open_due",
+            "due_at",
+            "id",
+            where=status_in(OPEN_REFERRAL_STATUSES),
+            include=("unit_id", "case_id", "agency_id"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -144,6 +172,22 @@ class Task(SQLModel, table=True):
         UniqueConstraint("case_id", "rule_key", name="uq_case_task_rule"),
         Index("ix_case_task_status_due", "status", "due_at"),
         Index("ix_case_task_owner_status_due", "owner_id", "status", "due_at"),
+        # The board counts and lists open tasks by due time; "my tasks" reads one owner's in due order.
+        open_rows_index(
+            "ix_case_task_open_due",
+            "due_at",
+            "id",
+            where=status_in([TaskStatus.OPEN]),
+            include=("unit_id", "owner_id", "case_id"),
+        ),
+        open_rows_index(
+            "ix_case_task_open_owner_due",
+            "owner_id",
+            "due_at",
+            "id",
+            where=status_in([TaskStatus.OPEN]),
+            include=("unit_id", "case_id"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

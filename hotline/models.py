@@ -9,9 +9,10 @@ from sqlmodel import Field, SQLModel
 
 from core.db import UTCDateTime, utcnow
 from hotline.case_terms import RiskLevel
+from hotline.open_row_indexes import open_rows_index, status_in
 from hotline.taxonomy import CaseStatus
 
-__all__ = ["Call", "CaseNumberCounter", "ReferralCase"]
+__all__ = ["OPEN_CASE_STATUSES", "Call", "CaseNumberCounter", "ReferralCase"]
 
 
 class CaseNumberCounter(SQLModel, table=True):
@@ -24,8 +25,22 @@ class CaseNumberCounter(SQLModel, table=True):
     last_value: int = 0
 
 
+# A case is open until it is closed (办结); reopening makes it open again.
+OPEN_CASE_STATUSES = tuple(status for status in CaseStatus if status != CaseStatus.CLOSED)
+
+
 class ReferralCase(SQLModel, table=True):
     __tablename__ = "referral_case"
+    # The open cases with their owner and line: the board's count by line joins its open items to these
+    # (a tenth of the table), answered from the index alone on PostgreSQL.
+    __table_args__ = (
+        open_rows_index(
+            "ix_referral_case_open",
+            "id",
+            where=status_in(OPEN_CASE_STATUSES),
+            include=("owner_id", "line", "status"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(sa_column=Column(String(32), unique=True, nullable=False))

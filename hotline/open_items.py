@@ -12,18 +12,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel, col
 
 from core.i18n import N_
-from hotline.case_terms import MandatoryReportStatus, ReferralStatus, TaskStatus
-from hotline.casework_models import MandatoryReport, Referral, Task
+from hotline.case_terms import MandatoryReportStatus, TaskStatus
+from hotline.casework_models import OPEN_REFERRAL_STATUSES, MandatoryReport, Referral, Task
 
 __all__ = ["ITEM_KINDS", "OPEN_ITEMS", "OPEN_REFERRAL_STATUSES", "ItemKind", "OpenItemKind"]
-
-# A referral is open while the agency or the operator still owes a step; its due date stands meanwhile.
-OPEN_REFERRAL_STATUSES = (
-    ReferralStatus.SENT,
-    ReferralStatus.ACKNOWLEDGED,
-    ReferralStatus.RETURNED,
-    ReferralStatus.FEEDBACK,
-)
 
 
 class ItemKind(StrEnum):

@@ -1,10 +1,12 @@
 """The supervision board (督办): within a supervisor's scope, what is late and what soon will be.
 
-Everything is counted in the database: one UNION ALL of the open items (pending mandatory reports, open
-referrals, open tasks — hotline.open_items), each kind read through its `(status, due_at)` index, then
-`GROUP BY` the light (hotline.lights.light_column). No query reads all cases: cases are joined only for
-the open items found, by primary key. The lists (red and amber items, pending reports) are ordered by
-`due_at` and limited.
+Everything is counted in the database, from the open items alone (pending mandatory reports, open
+referrals, open tasks — hotline.open_items), each kind read from its partial index of open rows
+(hotline.open_row_indexes; index-only on PostgreSQL). Two statements: each kind grouped by the person
+responsible, the agency and the light (hotline.lights.light_column), so a few rows per person come back;
+and open cases by line and their worst light, from one due time per case joined to the open-case index.
+No query reads all cases. The lists (red and amber items, pending reports) are ordered by `due_at` and
+limited, each kind stopping at the limit.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CTE, Integer, String, case, cast, func, literal, null, union_all
+from sqlalchemy import Integer, String, case, cast, func, literal, null, union_all
 from sqlalchemy import select as sql_select
 from sqlalchemy.sql import Select, Subquery
 from sqlalchemy.sql.elements import ColumnElement
@@ -27,9 +29,9 @@ from core.units import visible_to
 from hotline.case_terms import Light, MandatoryReportStatus, TaskKind
 from hotline.casework_models import Agency, MandatoryReport, Referral, Task
 from hotline.lights import light_column, light_of
-from hotline.models import ReferralCase
+from hotline.models import OPEN_CASE_STATUSES, ReferralCase
 from hotline.open_items import ITEM_KINDS, OPEN_ITEMS, ItemKind, OpenItemKind
-from hotline.taxonomy import LINES, CaseStatus
+from hotline.taxonomy import LINES
 
 __all__ = [
     "Board",
@@ -44,8 +46,6 @@ __all__ = [
 # The board lists at most this many late or nearly late items, and this many pending reports.
 ITEMS_LIMIT = 100
 REPORTS_LIMIT = 100
-
-OPEN_CASE_STATUSES = tuple(status for status in CaseStatus if status != CaseStatus.CLOSED)
 
 
 @dataclass(frozen=True)
@@ -130,8 +130,11 @@ class Board:
     reports: list[ReportRow]
 
 
-def _item_select(item: OpenItemKind, viewer: StaffUser, filters: BoardFilters) -> Select[Any] | None:
-    """One kind's open items as (kind, item_id, case_id, due_at, responsible_id, agency_id, what)."""
+def _item_select(
+    item: OpenItemKind, viewer: StaffUser, filters: BoardFilters, *, slim: bool = False
+) -> Select[Any] | None:
+    """One kind's open items as (kind, item_id, case_id, due_at, responsible_id, agency_id, what); `slim`:
+    only (case_id, due_at), for a case's light, joining the case only when a filter needs it."""
     if filters.kind and filters.kind != item.kind:
         return None
     if filters.agency is not None and item.kind != ItemKind.REFERRAL:
@@ -153,17 +156,24 @@ def _item_select(item: OpenItemKind, viewer: StaffUser, filters: BoardFilters) -
         responsible = col(ReferralCase.owner_id)
         agency = cast(null(), Integer)
         what = cast(literal(""), text_type)
-    query = sql_select(
-        cast(literal(item.kind.value), String(20)).label("kind"),
-        item.column("id").label("item_id"),
-        item.column("case_id").label("case_id"),
-        item.column("due_at").label("due_at"),
-        responsible.label("responsible_id"),
-        agency.label("agency_id"),
-        what.label("what"),
-    ).where(item.still_open(), visible_to(item.column("unit_id"), viewer.unit_id))
-    # Tasks carry their own owner; the others' person is their case's owner, so they always join it.
-    if item.kind != ItemKind.TASK or filters.line:
+    columns = (
+        [item.column("case_id").label("case_id"), item.column("due_at").label("due_at")]
+        if slim
+        else [
+            cast(literal(item.kind.value), String(20)).label("kind"),
+            item.column("id").label("item_id"),
+            item.column("case_id").label("case_id"),
+            item.column("due_at").label("due_at"),
+            responsible.label("responsible_id"),
+            agency.label("agency_id"),
+            what.label("what"),
+        ]
+    )
+    query = sql_select(*columns).where(item.still_open(), visible_to(item.column("unit_id"), viewer.unit_id))
+    # Tasks carry their own owner; the others' person is their case's owner, so they join it when the
+    # person is wanted (selected or filtered on).
+    wants_owner = not slim or filters.operator is not None
+    if filters.line or (item.kind != ItemKind.TASK and wants_owner):
         query = query.join(ReferralCase, col(ReferralCase.id) == item.column("case_id"))
     if filters.line:
         query = query.where(col(ReferralCase.line) == filters.line)
@@ -174,58 +184,69 @@ def _item_select(item: OpenItemKind, viewer: StaffUser, filters: BoardFilters) -
     return query
 
 
-def _open_items(viewer: StaffUser, filters: BoardFilters) -> CTE | None:
-    parts = [part for item in OPEN_ITEMS if (part := _item_select(item, viewer, filters)) is not None]
-    if not parts:
-        return None
-    return union_all(*parts).cte("open_item")
+def _item_parts(viewer: StaffUser, filters: BoardFilters, *, slim: bool = False) -> list[Select[Any]]:
+    return [
+        part for item in OPEN_ITEMS if (part := _item_select(item, viewer, filters, slim=slim)) is not None
+    ]
 
 
-# The dimensions the board counts by, as one statement returns them (its first column).
-_OPERATOR, _AGENCY, _LINE = "operator", "agency", "line"
+@dataclass
+class _Counts:
+    by_operator: dict[int | None, LightCounts] = field(default_factory=dict)
+    by_agency: dict[int, LightCounts] = field(default_factory=dict)
+    by_line: dict[str, LightCounts] = field(default_factory=dict)
 
 
-async def _all_counts(
-    session: AsyncSession, items: CTE, now: datetime, amber: timedelta
-) -> dict[str, dict[Any, LightCounts]]:
-    """Counts by light per operator, per agency (referrals) and per line (open cases, each by the light of
-    its earliest-due open item, its worst) in one statement: the open items are read once, as a CTE that
-    the three groupings share."""
-    lit = select(
-        items.c.kind,
-        items.c.responsible_id,
-        items.c.agency_id,
-        light_column(items.c.due_at, now, amber).label("light"),
-    ).subquery("lit")
+async def _item_counts(
+    session: AsyncSession, parts: list[Select[Any]], now: datetime, amber: timedelta, counts: _Counts
+) -> None:
+    """Open items by (person responsible, agency, light), each kind grouped in the database on its own:
+    a few rows per person and agency come back, never the items; no kind is read twice."""
+    grouped = []
+    for part in parts:
+        item = part.subquery()
+        lit = sql_select(
+            item.c.responsible_id, item.c.agency_id, light_column(item.c.due_at, now, amber).label("light")
+        ).subquery("lit")
+        grouped.append(
+            sql_select(lit.c.responsible_id, lit.c.agency_id, lit.c.light, func.count()).group_by(
+                lit.c.responsible_id, lit.c.agency_id, lit.c.light
+            )
+        )
+    rows = await session.exec(union_all(*grouped))  # type: ignore[call-overload]
+    for responsible, agency, light, count in rows.all():
+        counts.by_operator.setdefault(responsible, LightCounts()).add(light, count)
+        if agency is not None:
+            counts.by_agency.setdefault(agency, LightCounts()).add(light, count)
+
+
+async def _line_counts(
+    session: AsyncSession, parts: list[Select[Any]], now: datetime, amber: timedelta, counts: _Counts
+) -> None:
+    """Open cases by line and the light of their earliest-due open item (their worst): the items are
+    reduced to one due time per case first, and only those cases are joined, through the index of open
+    cases (ix_referral_case_open) — never the whole case table."""
+    items = union_all(*parts).subquery("open_item")
     per_case = (
-        select(items.c.case_id, func.min(items.c.due_at).label("due_at")).group_by(items.c.case_id).subquery()
+        sql_select(items.c.case_id, func.min(items.c.due_at).label("due_at"))
+        .group_by(items.c.case_id)
+        .subquery("per_case")
     )
     lit_case = (
-        select(
+        sql_select(
             col(ReferralCase.line).label("line"), light_column(per_case.c.due_at, now, amber).label("light")
         )
         .join(ReferralCase, col(ReferralCase.id) == per_case.c.case_id)
         .where(col(ReferralCase.status).in_(OPEN_CASE_STATUSES))
         .subquery("lit_case")
     )
-    text_key = String(40)
-    statement = union_all(
-        sql_select(
-            literal(_OPERATOR), cast(lit.c.responsible_id, text_key), lit.c.light, func.count()
-        ).group_by(lit.c.responsible_id, lit.c.light),
-        sql_select(literal(_AGENCY), cast(lit.c.agency_id, text_key), lit.c.light, func.count())
-        .where(lit.c.kind == ItemKind.REFERRAL.value)
-        .group_by(lit.c.agency_id, lit.c.light),
-        sql_select(literal(_LINE), cast(lit_case.c.line, text_key), lit_case.c.light, func.count()).group_by(
+    rows = await session.exec(  # type: ignore[call-overload]
+        sql_select(lit_case.c.line, lit_case.c.light, func.count()).group_by(
             lit_case.c.line, lit_case.c.light
-        ),
+        )
     )
-    counts: dict[str, dict[Any, LightCounts]] = {_OPERATOR: {}, _AGENCY: {}, _LINE: {}}
-    for dimension, key, light, count in (await session.exec(statement)).all():  # type: ignore[call-overload]
-        if dimension != _LINE and key is not None:
-            key = int(key)
-        counts[dimension].setdefault(key, LightCounts()).add(light, count)
-    return counts
+    for line, light, count in rows.all():
+        counts.by_line.setdefault(line, LightCounts()).add(light, count)
 
 
 async def _names(session: AsyncSession, model: Any, label: Any, ids: set[int]) -> dict[int, str]:
@@ -253,7 +274,7 @@ def _overdue_minutes(due_at: datetime, now: datetime) -> int:
 
 def _late_candidates(viewer: StaffUser, filters: BoardFilters, now: datetime, amber: timedelta) -> Subquery:
     """Each kind's earliest-due red or amber items, at most ITEMS_LIMIT of each: every kind is read in
-    `due_at` order through its `(status, due_at)` index and stops at the limit, so the list costs the
+    `due_at` order through its partial index of open rows and stops at the limit, so the list costs the
     same whether a hundred or a hundred thousand items are late."""
     parts = []
     for item in OPEN_ITEMS:
@@ -327,8 +348,14 @@ async def _pending_reports(
             select(func.count(), func.count().filter(col(MandatoryReport.due_at) <= now)).where(*pending)
         )
     ).one()
+    # The columns shown, not the whole report: no entity to build and track per row.
     rows = await session.exec(
-        select(MandatoryReport, ReferralCase.number, StaffUser.display_name)
+        select(
+            col(MandatoryReport.created_at),
+            col(MandatoryReport.due_at),
+            col(ReferralCase.number),
+            col(StaffUser.display_name),
+        )
         .join(ReferralCase, col(ReferralCase.id) == MandatoryReport.case_id)
         .outerjoin(StaffUser, col(StaffUser.id) == ReferralCase.owner_id)
         .where(*pending)
@@ -339,12 +366,12 @@ async def _pending_reports(
         ReportRow(
             case_number=number,
             owner_name=owner or "",
-            created_at=report.created_at,
-            due_at=report.due_at,
-            light=light_of(report.due_at, now, amber),
-            overdue_minutes=_overdue_minutes(report.due_at, now),
+            created_at=created_at,
+            due_at=due_at,
+            light=light_of(due_at, now, amber),
+            overdue_minutes=_overdue_minutes(due_at, now),
         )
-        for report, number, owner in rows.all()
+        for created_at, due_at, number, owner in rows.all()
     ]
     return int(total), int(overdue or 0), reports
 
@@ -353,15 +380,17 @@ async def supervision_board(
     session: AsyncSession, *, viewer: StaffUser, filters: BoardFilters, now: datetime, amber: timedelta
 ) -> Board:
     reports_pending, reports_overdue, reports = await _pending_reports(session, viewer, now, amber)
-    items = _open_items(viewer, filters)
-    if items is None:
+    parts = _item_parts(viewer, filters)
+    if not parts:
         return Board(now, filters, LightCounts(), [], [], [], [], reports_pending, reports_overdue, reports)
-    grouped = await _all_counts(session, items, now, amber)
-    by_operator, by_agency, by_line = grouped[_OPERATOR], grouped[_AGENCY], grouped[_LINE]
+    counts = _Counts()
+    await _item_counts(session, parts, now, amber, counts)
+    await _line_counts(session, _item_parts(viewer, filters, slim=True), now, amber, counts)
+    by_operator, by_agency, by_line = counts.by_operator, counts.by_agency, counts.by_line
     totals = LightCounts()
-    for counts in by_operator.values():
+    for light_counts in by_operator.values():
         for light in Light:
-            totals.add(light, getattr(counts, light.value))
+            totals.add(light, getattr(light_counts, light.value))
     people = await _names(
         session, StaffUser, col(StaffUser.display_name), {k for k in by_operator if k is not None}
     )
