@@ -20,6 +20,7 @@ from core.i18n import gettext
 from core.security import requires_roles
 from core.settings import SettingsDep
 from core.units import UNIT_KINDS
+from hotline.taxonomy import LINES
 
 __all__ = ["AuditLog", "StaffAdministration", "UnitAdministration"]
 
@@ -44,6 +45,7 @@ async def _list_page(
             "units": await staff_admin.units_for(db, request.user),
             "roles": staff_admin.ROLE_NAMES,
             "role_labels": ROLE_LABELS,
+            "lines": LINES,
             "filters": filters,
             "unit_kinds": UNIT_KINDS,
             "form": form or StaffForm(role=Role.OPERATOR.value, unit_id=str(request.user.unit_id)),
@@ -74,6 +76,7 @@ async def _user_page(
             "units": await staff_admin.units_for(db, request.user),
             "roles": staff_admin.ROLE_NAMES,
             "role_labels": ROLE_LABELS,
+            "lines": LINES,
             "errors": {field: gettext(message) for field, message in (errors or {}).items()},
             "temporary_password": temporary_password,
             "is_self": user_id == request.user.id,

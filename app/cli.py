@@ -12,6 +12,7 @@ from core.accounts import Role
 from core.errors import FormInvalid
 from core.settings import Settings, SettingsError
 from core.units import DEFAULT_UNIT_ID
+from hotline.taxonomy import LINES
 
 __all__ = ["main"]
 
@@ -70,7 +71,13 @@ def _worker(settings: Settings) -> None:
 
 
 async def _add_user(
-    settings: Settings, username: str, name: str, role: str, password: str, unit_id: int
+    settings: Settings,
+    username: str,
+    name: str,
+    role: str,
+    password: str,
+    unit_id: int,
+    line: str | None = None,
 ) -> None:
     from core.accounts import create_staff_user
     from core.db import create_engine, create_sessionmaker
@@ -78,7 +85,13 @@ async def _add_user(
     engine = create_engine(settings.database_url)
     async with create_sessionmaker(engine)() as session:
         await create_staff_user(
-            session, username=username, display_name=name, role=role, password=password, unit_id=unit_id
+            session,
+            username=username,
+            display_name=name,
+            role=role,
+            password=password,
+            unit_id=unit_id,
+            line=line,
         )
         await session.commit()
     await engine.dispose()
@@ -151,6 +164,9 @@ def main(argv: list[str] | None = None) -> None:
         default=DEFAULT_UNIT_ID,
         help="id of the organisation unit (default: the top unit, 1)",
     )
+    add.add_argument(
+        "--line", choices=list(LINES), help="limit the account to one hotline line (default: every line)"
+    )
     units = sub.add_parser("units", help="organisation units")
     units_sub = units.add_subparsers(dest="action", required=True)
     units_sub.add_parser("list", help="print the tree of units with their ids")
@@ -179,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         password = args.password or getpass.getpass("Password: ")
         name = args.name or args.username
         try:
-            asyncio.run(_add_user(settings, args.username, name, args.role, password, args.unit))
+            asyncio.run(_add_user(settings, args.username, name, args.role, password, args.unit, args.line))
         except FormInvalid as exc:
             sys.exit("family-hotline: " + " ".join(exc.errors.values()))
         except ValueError as exc:  # no such unit

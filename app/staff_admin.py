@@ -29,6 +29,7 @@ from core.errors import FormInvalid, NotFound
 from core.i18n import N_
 from core.two_factor import reset_second_factor
 from core.units import OrgUnit, get_visible, units_within, visible_to
+from hotline.taxonomy import LINES
 
 __all__ = [
     "StaffFilters",
@@ -54,6 +55,7 @@ class StaffForm:
     display_name: str = ""
     role: str = ""
     unit_id: str = ""
+    line: str = ""  # a hotline line (hotline.taxonomy.LINES), or "" for every line of the unit scope
 
 
 @dataclass(frozen=True)
@@ -139,16 +141,20 @@ async def _staff_in_scope(session: AsyncSession, admin: StaffUser, user_id: int)
     return user
 
 
-async def _checked_fields(session: AsyncSession, admin: StaffUser, form: StaffForm) -> tuple[str, int]:
+async def _checked_fields(
+    session: AsyncSession, admin: StaffUser, form: StaffForm
+) -> tuple[str, int, str | None]:
     errors: dict[str, str] = {}
     if form.role not in ROLE_NAMES:
         errors["role"] = N_("Choose a role from the list.")
+    if form.line and form.line not in LINES:
+        errors["line"] = N_("Choose a line from the list.")
     unit_id = int(form.unit_id) if form.unit_id.isdigit() else 0
     if unit_id not in {unit.id for unit in await units_for(session, admin)}:
         errors["unit_id"] = N_("Choose a unit from the list.")
     if errors:
         raise FormInvalid(errors)
-    return form.role, unit_id
+    return form.role, unit_id, form.line or None
 
 
 def _temporary_password() -> str:
@@ -159,7 +165,7 @@ async def add_staff(
     session: AsyncSession, admin: StaffUser, form: StaffForm, *, client_ip: str | None
 ) -> tuple[StaffUser, str]:
     """A new account with a temporary password (returned, to show once)."""
-    role, unit_id = await _checked_fields(session, admin, form)
+    role, unit_id, line = await _checked_fields(session, admin, form)
     username = normalize_username(form.username)
     if not username or len(username) > 64 or not username.replace("-", "").replace("_", "").isalnum():
         raise FormInvalid({"username": N_("A username has letters, digits, - and _ (at most 64).")})
@@ -173,6 +179,7 @@ async def add_staff(
         role=role,
         password=password,
         unit_id=unit_id,
+        line=line,
     )
     user.must_change_password = True
     record_staff_act(session, admin, "staff.add", staff_user_id=user.id or 0, client_ip=client_ip)
@@ -184,11 +191,11 @@ async def edit_staff(
     session: AsyncSession, admin: StaffUser, user_id: int, form: StaffForm, *, client_ip: str | None
 ) -> StaffUser:
     user = await _staff_in_scope(session, admin, user_id)
-    role, unit_id = await _checked_fields(session, admin, form)
+    role, unit_id, line = await _checked_fields(session, admin, form)
     if user.id == admin.id and role != user.role:
         raise FormInvalid({"role": N_("You cannot change your own role; ask another administrator.")})
     user.display_name = " ".join(form.display_name.split())[:100] or user.username
-    user.role, user.unit_id = role, unit_id
+    user.role, user.unit_id, user.line = role, unit_id, line
     session.add(user)
     record_staff_act(session, admin, "staff.edit", staff_user_id=user_id, client_ip=client_ip)
     await session.commit()

@@ -87,6 +87,9 @@ class StaffUser(SQLModel, table=True):
     # themselves on duty, and the on-duty supervisors of a case's unit and above get its alerts by SMS.
     mobile_ciphertext: str | None = None
     on_duty: bool = False
+    # The one hotline line (hotline.taxonomy.Line) whose cases this person works; None: every line of their
+    # unit scope. A code, not a foreign key: core knows no hotline vocabulary.
+    line: str | None = Field(default=None, max_length=20)
 
     def has_role(self, *roles: Role | str) -> bool:
         return self.is_active and (self.role in roles)
@@ -138,6 +141,7 @@ async def create_staff_user(
     role: Role | str,
     password: str,
     unit_id: int,
+    line: str | None = None,
 ) -> StaffUser:
     check_new_password(password, username=normalize_username(username), display_name=display_name)
     unit = await get_by_outside_id(session, OrgUnit, unit_id)
@@ -149,6 +153,7 @@ async def create_staff_user(
         display_name=display_name.strip() or username,
         role=Role(role).value,
         password_hash=hash_password(password),
+        line=line or None,
     )
     session.add(user)
     await session.flush()

@@ -39,11 +39,12 @@ def alert_text(message: str, params: dict[str, Any], locale: str) -> str:
     return load_translations(locale).gettext(message).format(**params)
 
 
-async def supervisors_over(session: AsyncSession, unit_id: int) -> list[StaffUser]:
-    """Active supervisors of the unit and of every unit above it: those whose scope covers its records."""
+async def supervisors_over(session: AsyncSession, unit_id: int, line: str | None = None) -> list[StaffUser]:
+    """Active supervisors of the unit and of every unit above it: those whose scope covers its records.
+    With `line` (a case's), not those limited to another line (StaffUser.line): they cannot see it."""
     path = (await session.exec(select(OrgUnit.path).where(OrgUnit.id == unit_id))).one()
     chain = [int(part) for part in path.strip("/").split("/") if part]
-    rows = await session.exec(
+    query = (
         select(StaffUser)
         .where(
             col(StaffUser.unit_id).in_(chain),
@@ -52,6 +53,9 @@ async def supervisors_over(session: AsyncSession, unit_id: int) -> list[StaffUse
         )
         .order_by(col(StaffUser.id))
     )
+    if line is not None:
+        query = query.where(col(StaffUser.line).is_(None) | (col(StaffUser.line) == line))
+    rows = await session.exec(query)
     return list(rows.all())
 
 

@@ -23,6 +23,7 @@ from hotline.case_acts import (
     update_case_row,
 )
 from hotline.case_events import record_event
+from hotline.case_scope import sees_line
 from hotline.case_terms import TaskStatus
 from hotline.casework_models import Task
 from hotline.models import ReferralCase
@@ -39,11 +40,12 @@ class Reassignment:
 
 
 async def assignable_staff(
-    session: AsyncSession, viewer: StaffUser, case_unit_id: int | None = None
+    session: AsyncSession, viewer: StaffUser, case_unit_id: int | None = None, case_line: str | None = None
 ) -> list[StaffUser]:
     """Active operators and supervisors of the viewer's scope, by name; with `case_unit_id`, only those
-    who can see a case of that unit (its unit is theirs or below it)."""
-    rows = await session.exec(
+    who can see a case of that unit (its unit is theirs or below it); with `case_line`, only those not
+    limited to another line."""
+    query = (
         select(StaffUser)
         .where(
             col(StaffUser.is_active),
@@ -52,6 +54,9 @@ async def assignable_staff(
         )
         .order_by(col(StaffUser.display_name), col(StaffUser.id))
     )
+    if case_line is not None:
+        query = query.where(col(StaffUser.line).is_(None) | (col(StaffUser.line) == case_line))
+    rows = await session.exec(query)
     staff = list(rows.all())
     if case_unit_id is None:
         return staff
@@ -112,6 +117,8 @@ async def reassign_case(
             raise FormInvalid({"owner_id": N_("Choose an active operator or supervisor.")})
         if not await is_visible(session, case.unit_id, new_owner.unit_id):
             raise FormInvalid({"owner_id": N_("This person's unit cannot see this case.")})
+        if not sees_line(new_owner, case.line):
+            raise FormInvalid({"owner_id": N_("This person works on another line and cannot see this case.")})
         if new_owner.id == case.owner_id:
             raise FormInvalid({"owner_id": N_("This person already owns the case.")})
         await _hand_over(

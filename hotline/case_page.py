@@ -99,7 +99,9 @@ async def render_case_page(
             "risk_levels": ASSESSED_RISK_LEVELS,
             "plan_possible": detail.risk_level in HIGH_RISK_LEVELS,
             "risk_unassessed": detail.risk_level == RiskLevel.UNASSESSED,
-            "assignable": await assignable_staff(db, viewer, case.unit_id) if supervisor and is_open else [],
+            "assignable": (
+                await assignable_staff(db, viewer, case.unit_id, case.line) if supervisor and is_open else []
+            ),
             "on_day": on_day,
             "done_message": gettext(DONE_MESSAGES[done]) if done in DONE_MESSAGES else None,
             "just_logged": just_logged,

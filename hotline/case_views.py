@@ -19,7 +19,6 @@ from core.errors import FormInvalid, NotFound
 from core.i18n import N_
 from core.mainland_formats import InvalidFormat, normalize_mainland_mobile
 from core.privacy import FieldCipher, mask_name, mask_phone, phone_index
-from core.units import visible_to
 from core.vocabulary import CATEGORIES
 from hotline.case_facts import (
     CHILD_NAME_CONTEXT,
@@ -29,6 +28,7 @@ from hotline.case_facts import (
     load_case_facts,
     staff_refs,
 )
+from hotline.case_scope import case_in_scope
 from hotline.case_terms import CHILD_FLAGS, RISK_LEVELS
 from hotline.casework_models import ChildFlag
 from hotline.intake import CALLER_PHONE_CONTEXT, SUMMARY_CONTEXT, normalize_case_number
@@ -313,7 +313,7 @@ async def list_cases(
     """Newest cases first, of the viewer's unit and below. Summaries are never read; phones and the
     child's name are decrypted only to be masked here. Date filters are days in `timezone`."""
     query = _filtered(
-        select(ReferralCase).where(visible_to(ReferralCase.unit_id, viewer.unit_id)),
+        select(ReferralCase).where(case_in_scope(viewer)),
         filters,
         viewer,
         timezone,
@@ -366,7 +366,7 @@ def _masked(cipher: FieldCipher, phone_ciphertext: str | None) -> str:
 
 async def find_case(session: AsyncSession, number: str, viewer: StaffUser) -> ReferralCase:
     """The case row alone (number, line, category, urgency: what the unaudited list shows too); NotFound,
-    also for a case outside the viewer's unit and the units below it."""
+    also for a case outside the viewer's unit and the units below it, or of a line they are not on."""
     # Only a well-formed number is looked up: any text can arrive in a URL, and PostgreSQL refuses some
     # (a NUL byte is an error there, a 500, not "no such case").
     try:
@@ -377,7 +377,7 @@ async def find_case(session: AsyncSession, number: str, viewer: StaffUser) -> Re
         (
             await session.exec(
                 select(ReferralCase)
-                .where(ReferralCase.number == wanted, visible_to(ReferralCase.unit_id, viewer.unit_id))
+                .where(ReferralCase.number == wanted, case_in_scope(viewer))
                 # A row this session loaded before is read afresh: acts decide on its current status.
                 .execution_options(populate_existing=True)
             )
@@ -462,7 +462,7 @@ async def read_case(
         ]
         phone_indexes = {call.caller_phone_index for call in calls if call.caller_phone_index}
         same_number = await cases_called_about_from(
-            session, phone_indexes, viewer_unit_id=actor.unit_id, excluding_case_id=case.id
+            session, phone_indexes, viewer=actor, excluding_case_id=case.id
         )
         appointments = await _case_appointments(session, case.id or 0)
         facts = await load_case_facts(session, cipher, case)

@@ -17,10 +17,10 @@ from core.i18n import N_
 from core.mainland_formats import InvalidFormat, normalize_mainland_mobile
 from core.privacy import FieldCipher, phone_index
 from core.settings import Settings
-from core.units import visible_to
 from core.vocabulary import CATEGORIES
 from hotline import cipher_contexts
 from hotline.case_numbers import allocate_case_number
+from hotline.case_scope import case_in_scope, sees_line
 from hotline.mandatory_reports import ReportNeed, clean_situations, open_report, report_need
 from hotline.models import Call, ReferralCase
 from hotline.repeat_callers import RelatedCase, cases_called_about_from
@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 SUMMARY_MAX_LENGTH = 4000
+# An operator limited to one line (StaffUser.line) logs calls on that line only.
+LINE_NOT_YOURS = N_("You take calls on one line only: choose that line, or ask a supervisor.")
 # Bound into each ciphertext as associated data: a summary pasted into the phone column (or into
 # another table) does not decrypt there.
 SUMMARY_CONTEXT = cipher_contexts.CALL_SUMMARY
@@ -216,14 +218,10 @@ def validate_call(intake: CallIntake) -> ValidCall:
     )
 
 
-async def _existing_case(session: AsyncSession, number: str, viewer_unit_id: int) -> ReferralCase:
-    # A case of another unit is "no such case": its number must not tell a sibling unit that it exists.
+async def _existing_case(session: AsyncSession, number: str, viewer: StaffUser) -> ReferralCase:
+    # A case of another unit or line is "no such case": its number must not tell them that it exists.
     case = (
-        await session.exec(
-            select(ReferralCase).where(
-                ReferralCase.number == number, visible_to(ReferralCase.unit_id, viewer_unit_id)
-            )
-        )
+        await session.exec(select(ReferralCase).where(ReferralCase.number == number, case_in_scope(viewer)))
     ).first()
     if case is None:
         raise FormInvalid({"case_number": N_("No case has this number.")})
@@ -268,13 +266,15 @@ async def log_call(
     script that passes only the zone) the defaults apply.
     """
     call = validate_call(intake)
+    if not sees_line(actor, call.line):
+        raise FormInvalid({"line": LINE_NOT_YOURS})
     now = now or utcnow()
     actor_id = actor.id or 0
     try:
         if call.case_number is not None:
             # Read before any write: on SQLite the transaction (and its write lock) starts at the first
             # write, so a look-up here never holds up other operators.
-            case = await _existing_case(session, call.case_number, actor.unit_id)
+            case = await _existing_case(session, call.case_number, actor)
             case_id, case_number, opened = case.id or 0, case.number, False
             unit_id = case.unit_id  # the call joins its case's unit
             await _extend_case(session, case_id, call, now)
@@ -349,7 +349,7 @@ async def log_call(
             )
             report_opened = new_report.opened
         earlier = await cases_called_about_from(
-            session, [index] if index else [], viewer_unit_id=actor.unit_id, excluding_case_id=case_id
+            session, [index] if index else [], viewer=actor, excluding_case_id=case_id
         )
         await session.commit()
     except BaseException:

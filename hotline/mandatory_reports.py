@@ -209,7 +209,7 @@ async def _announce(
         session,
         cipher,
         settings,
-        recipients=await supervisors_over(session, case.unit_id),
+        recipients=await supervisors_over(session, case.unit_id, case.line),
         case_id=case.id,
         kind=REPORT_ALERT_KIND,
         text=(REPORT_ALERT_TEXT, {"number": case.number}),

@@ -105,7 +105,7 @@ async def _claim_and_alert(
             await session.rollback()
             return 0
         owner_id = getattr(row, "owner_id", None) if item.kind == ItemKind.TASK else case.owner_id
-        recipients = await supervisors_over(session, case.unit_id)
+        recipients = await supervisors_over(session, case.unit_id, case.line)
         owner = await session.get(StaffUser, owner_id) if owner_id is not None else None
         if owner is not None and owner.is_active and owner.id not in {r.id for r in recipients}:
             recipients.insert(0, owner)

@@ -8,8 +8,9 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
+from core.accounts import StaffUser
 from core.db import AsyncSession
-from core.units import visible_to
+from hotline.case_scope import case_in_scope
 from hotline.models import Call, ReferralCase
 
 __all__ = ["RelatedCase", "cases_called_about_from"]
@@ -32,11 +33,12 @@ async def cases_called_about_from(
     session: AsyncSession,
     phone_indexes: Collection[str],
     *,
-    viewer_unit_id: int,
+    viewer: StaffUser,
     excluding_case_id: int | None = None,
 ) -> list[RelatedCase]:
     """Cases other than `excluding_case_id` with a call from any of these numbers, newest first, of the
-    viewer's unit and below (a sibling unit's cases are not shown, not even that they exist).
+    viewer's scope (hotline.case_scope: a sibling unit's or another line's cases are not shown, not even
+    that they exist).
 
     Only the keyed hash is compared and only case metadata is read: no phone or summary of another
     case is decrypted to tell the operator that this number called before.
@@ -44,9 +46,7 @@ async def cases_called_about_from(
     if not phone_indexes:
         return []
     case_ids = select(Call.case_id).where(col(Call.caller_phone_index).in_(list(phone_indexes)))
-    query = select(ReferralCase).where(
-        col(ReferralCase.id).in_(case_ids), visible_to(ReferralCase.unit_id, viewer_unit_id)
-    )
+    query = select(ReferralCase).where(col(ReferralCase.id).in_(case_ids), case_in_scope(viewer))
     if excluding_case_id is not None:
         query = query.where(ReferralCase.id != excluding_case_id)
     query = query.order_by(col(ReferralCase.created_at).desc(), col(ReferralCase.id).desc())

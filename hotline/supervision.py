@@ -26,6 +26,7 @@ from core.db import AsyncSession
 from core.errors import FormInvalid
 from core.i18n import N_
 from core.units import visible_to
+from hotline.case_scope import line_in_scope
 from hotline.case_terms import Light, MandatoryReportStatus, TaskKind
 from hotline.casework_models import Agency, MandatoryReport, Referral, Task
 from hotline.lights import light_column, light_of
@@ -172,9 +173,13 @@ def _item_select(
     query = sql_select(*columns).where(item.still_open(), visible_to(item.column("unit_id"), viewer.unit_id))
     # Tasks carry their own owner; the others' person is their case's owner, so they join it when the
     # person is wanted (selected or filtered on).
+    # Someone limited to one line (StaffUser.line) sees only that line's items: the case is joined by its
+    # key for its line, as for the line filter.
     wants_owner = not slim or filters.operator is not None
-    if filters.line or (item.kind != ItemKind.TASK and wants_owner):
+    if filters.line or viewer.line or (item.kind != ItemKind.TASK and wants_owner):
         query = query.join(ReferralCase, col(ReferralCase.id) == item.column("case_id"))
+    if viewer.line:
+        query = query.where(line_in_scope(viewer))
     if filters.line:
         query = query.where(col(ReferralCase.line) == filters.line)
     if filters.operator is not None:
@@ -343,11 +348,13 @@ async def _pending_reports(
         col(MandatoryReport.status) == MandatoryReportStatus.PENDING,
         visible_to(MandatoryReport.unit_id, viewer.unit_id),
     ]
-    total, overdue = (
-        await session.exec(
-            select(func.count(), func.count().filter(col(MandatoryReport.due_at) <= now)).where(*pending)
+    counted = select(func.count(), func.count().filter(col(MandatoryReport.due_at) <= now)).where(*pending)
+    if viewer.line:
+        pending.append(line_in_scope(viewer))
+        counted = counted.join(ReferralCase, col(ReferralCase.id) == MandatoryReport.case_id).where(
+            line_in_scope(viewer)
         )
-    ).one()
+    total, overdue = (await session.exec(counted)).one()
     # The columns shown, not the whole report: no entity to build and track per row.
     rows = await session.exec(
         select(

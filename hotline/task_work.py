@@ -24,6 +24,7 @@ from core.units import OrgUnit, get_visible, visible_to
 from hotline import cipher_contexts
 from hotline.case_events import record_event
 from hotline.case_guard import require_open
+from hotline.case_scope import line_in_scope, sees_line
 from hotline.case_terms import SATISFACTION, TASK_TRANSITIONS, Light, TaskKind, TaskStatus
 from hotline.casework_models import Task
 from hotline.lights import light_of
@@ -103,6 +104,7 @@ async def my_open_tasks(
             Task.owner_id == viewer.id,
             Task.status == TaskStatus.OPEN,
             visible_to(Task.unit_id, viewer.unit_id),
+            line_in_scope(viewer),
         )
         .order_by(col(Task.due_at), col(Task.id))
         .limit(MY_TASKS_LIMIT)
@@ -111,15 +113,16 @@ async def my_open_tasks(
 
 
 async def count_my_open_tasks(session: AsyncSession, viewer: StaffUser) -> int:
-    """All the viewer's open tasks in scope (a range of ix_case_task_owner_status_due)."""
-    found = await session.exec(
-        select(func.count()).where(
-            Task.owner_id == viewer.id,
-            Task.status == TaskStatus.OPEN,
-            visible_to(Task.unit_id, viewer.unit_id),
-        )
+    """All the viewer's open tasks in scope (a range of ix_case_task_owner_status_due); for someone
+    limited to one line, joined to each task's case by its key for the line."""
+    query = select(func.count()).where(
+        Task.owner_id == viewer.id,
+        Task.status == TaskStatus.OPEN,
+        visible_to(Task.unit_id, viewer.unit_id),
     )
-    return int(found.one())
+    if viewer.line:
+        query = query.join(ReferralCase, col(ReferralCase.id) == Task.case_id).where(line_in_scope(viewer))
+    return int((await session.exec(query)).one())
 
 
 async def case_tasks(
@@ -145,7 +148,7 @@ async def case_tasks(
 async def _task_in_scope(session: AsyncSession, task_id: int, viewer: StaffUser) -> tuple[Task, ReferralCase]:
     task = await get_visible(session, Task, task_id, viewer.unit_id)
     case = await session.get(ReferralCase, task.case_id) if task is not None else None
-    if task is None or case is None:
+    if task is None or case is None or not sees_line(viewer, case.line):
         raise NotFound(N_("No task has this number."))
     return task, case
 
@@ -260,7 +263,7 @@ def parse_local_due(raw: str, timezone: str) -> datetime:
 
 async def assignable_owners(session: AsyncSession, case: ReferralCase, viewer: StaffUser) -> list[StaffUser]:
     """Who may own a task on this case: active operators and supervisors within the viewer's scope whose
-    own scope covers the case (its unit or a unit above it)."""
+    own scope covers the case (its unit or a unit above it, and its line)."""
     path = (await session.exec(select(OrgUnit.path).where(OrgUnit.id == case.unit_id))).one()
     chain = [int(part) for part in path.strip("/").split("/") if part]
     rows = await session.exec(
@@ -270,6 +273,8 @@ async def assignable_owners(session: AsyncSession, case: ReferralCase, viewer: S
             visible_to(StaffUser.unit_id, viewer.unit_id),
             col(StaffUser.role).in_([Role.OPERATOR, Role.SUPERVISOR]),
             col(StaffUser.is_active).is_(True),
+            # Someone limited to another line cannot see the case, so cannot carry its task.
+            col(StaffUser.line).is_(None) | (col(StaffUser.line) == case.line),
         )
         .order_by(col(StaffUser.display_name), col(StaffUser.id))
     )
