@@ -348,7 +348,11 @@ async def _pending_reports(
         col(MandatoryReport.status) == MandatoryReportStatus.PENDING,
         visible_to(MandatoryReport.unit_id, viewer.unit_id),
     ]
-    counted = select(func.count(), func.count().filter(col(MandatoryReport.due_at) <= now)).where(*pending)
+    counted = (
+        select(func.count(), func.count().filter(col(MandatoryReport.due_at) <= now))
+        .select_from(MandatoryReport)
+        .where(*pending)
+    )
     if viewer.line:
         pending.append(line_in_scope(viewer))
         counted = counted.join(ReferralCase, col(ReferralCase.id) == MandatoryReport.case_id).where(

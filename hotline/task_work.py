@@ -115,10 +115,13 @@ async def my_open_tasks(
 async def count_my_open_tasks(session: AsyncSession, viewer: StaffUser) -> int:
     """All the viewer's open tasks in scope (a range of ix_case_task_owner_status_due); for someone
     limited to one line, joined to each task's case by its key for the line."""
-    query = select(func.count()).where(
-        Task.owner_id == viewer.id,
-        Task.status == TaskStatus.OPEN,
-        visible_to(Task.unit_id, viewer.unit_id),
+    query = (
+        select(func.count())
+        .select_from(Task)
+        .where(
+            Task.status == TaskStatus.OPEN,
+            visible_to(Task.unit_id, viewer.unit_id),
+        )
     )
     if viewer.line:
         query = query.join(ReferralCase, col(ReferralCase.id) == Task.case_id).where(line_in_scope(viewer))
