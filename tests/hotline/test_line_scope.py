@@ -166,6 +166,14 @@ async def test_alerts_go_only_to_supervisors_who_can_see_the_line(client, engine
     async with create_sessionmaker(engine)() as session:
         recipients = set((await session.exec(select(col(StaffAlert.recipient_id)))).all())
     assert recipients == {youth_sup.id, every_line.id}
+    # Nor does the pending report count on the family-education supervisor's board.
+    client.cookies.clear()
+    await _log_in_as(client, family_sup)
+    board = (await client.get("/api/supervision")).json()
+    assert (board["reports_pending"], board["reports"]) == (0, [])
+    client.cookies.clear()
+    await _log_in_as(client, youth_sup)
+    assert (await client.get("/api/supervision")).json()["reports_pending"] == 1
 
 
 async def test_a_line_limited_operator_logs_calls_on_their_line_only(client, engine, settings):
