@@ -49,7 +49,8 @@ from hotline.case_terms import (
 )
 from hotline.case_views import find_case
 from hotline.casework_models import MandatoryReport, Task
-from hotline.models import ReferralCase
+from hotline.mandatory_reports import pending_report_for_case
+from hotline.models import OPEN_CASE_STATUSES, ReferralCase
 from hotline.tasks import open_task
 from hotline.taxonomy import CASE_TRANSITIONS, CaseStatus
 
@@ -63,7 +64,6 @@ __all__ = [
     "StatusChange",
     "change_status",
     "close_case",
-    "has_pending_mandatory_report",
     "manual_targets",
     "move_case",
     "reopen_case",
@@ -79,8 +79,6 @@ MANDATORY_REPORT_PENDING_MESSAGE = N_(
 # A status-change request retries its compare-and-set this often when another request moved the case
 # between its read and its write; past that it reports the contention instead of spinning.
 _ATTEMPTS = 3
-# A move out of "closed" is a reopening, never a side effect of another move.
-_OPEN_STATUSES = tuple(status for status in CaseStatus if status != CaseStatus.CLOSED)
 
 
 @dataclass(frozen=True)
@@ -190,7 +188,8 @@ async def move_case(
         # A programming error, not a refusal: closure needs an outcome and a summary (`close_case`).
         raise IllegalTransition("referral case: close with close_case, not move_case")
     now = now or utcnow()
-    sources = tuple(s for s in CASE_TRANSITIONS.sources_of(target) if s in _OPEN_STATUSES)
+    # A move out of "closed" is a reopening, never a side effect of another move.
+    sources = tuple(s for s in CASE_TRANSITIONS.sources_of(target) if s in OPEN_CASE_STATUSES)
     source = await _compare_and_set(session, case, sources, {"status": target, "updated_at": now})
     if source is None:
         return False
@@ -265,10 +264,6 @@ def _pending_report(case_id: Any) -> Exists:
     )
 
 
-async def has_pending_mandatory_report(session: AsyncSession, case_id: int) -> bool:
-    return bool((await session.exec(select(_pending_report(case_id)))).one())
-
-
 async def _satisfaction_rule_key(session: AsyncSession, case_id: int) -> str:
     """`satisfaction` for a case's first closure. A case closed again after a reopening gets a follow-up
     of its own (`satisfaction:2`, …): the first one's rule has already fired."""
@@ -332,7 +327,7 @@ async def close_case(
     async with transaction(session):
         case = await open_case_for_change(session, number, actor)
         outcome, summary = _closure_fields(closure)
-        if await has_pending_mandatory_report(session, case.id or 0):
+        if await pending_report_for_case(session, case.id or 0) is not None:
             raise FormInvalid({"case": MANDATORY_REPORT_PENDING_MESSAGE})
         values = {
             "status": CaseStatus.CLOSED,
@@ -342,7 +337,7 @@ async def close_case(
             "updated_at": now,
         }
         source = await _compare_and_set(
-            session, case, _OPEN_STATUSES, values, ~_pending_report(ReferralCase.id)
+            session, case, OPEN_CASE_STATUSES, values, ~_pending_report(ReferralCase.id)
         )
         if source is None:
             raise FormInvalid({"case": CHANGED_MEANWHILE})

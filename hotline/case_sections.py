@@ -5,32 +5,11 @@ after the audited read of the case, so no section can show case content without 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from core.accounts import StaffUser
-from core.db import AsyncSession
-from core.privacy import FieldCipher
-from core.settings import Settings
-from hotline.models import ReferralCase
+from hotline.section_context import CaseSection, SectionContext
 
 __all__ = ["CaseSection", "SectionContext", "load_case_sections"]
-
-
-@dataclass(frozen=True)
-class SectionContext:
-    session: AsyncSession
-    cipher: FieldCipher
-    settings: Settings
-    case: ReferralCase  # found within the viewer's scope
-    viewer: StaffUser
-    now: datetime
-
-
-# Returns the context its partial template reads, under keys of its own.
-CaseSection = Callable[[SectionContext], Awaitable[dict[str, Any]]]
 
 
 def _sections() -> list[CaseSection]:

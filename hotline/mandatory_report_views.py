@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.accounts import StaffUser
@@ -18,7 +18,7 @@ from hotline.case_terms import MANDATORY_REPORT_SITUATIONS, REPORT_CHANNELS, Lig
 from hotline.casework_models import MandatoryReport
 from hotline.lights import light_of
 from hotline.mandatory_reports import POLICE_RESPONSE_CONTEXT, report_for_case, situations_of
-from hotline.models import ReferralCase
+from hotline.section_context import SectionContext
 from hotline.taxonomy import CaseStatus
 
 __all__ = [
@@ -86,22 +86,6 @@ async def report_view(
     )
 
 
-class _CaseSectionContext(Protocol):
-    """What this section reads of hotline.case_sections.SectionContext, named here so that module may
-    import this one without a cycle."""
-
-    @property
-    def session(self) -> AsyncSession: ...
-    @property
-    def cipher(self) -> FieldCipher: ...
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def case(self) -> ReferralCase: ...
-    @property
-    def now(self) -> datetime: ...
-
-
 def report_form_choices(settings: Settings, now: datetime) -> dict[str, Any]:
     """What the report forms offer, in the reader's language; the time field starts at now, local."""
     local_now = now.astimezone(ZoneInfo(settings.site_timezone))
@@ -112,7 +96,7 @@ def report_form_choices(settings: Settings, now: datetime) -> dict[str, Any]:
     }
 
 
-async def mandatory_report_section(context: _CaseSectionContext) -> dict[str, Any]:
+async def mandatory_report_section(context: SectionContext) -> dict[str, Any]:
     """The case page's section: `templates/hotline/case_sections/mandatory_report.html` reads
     `mandatory_report` (the view, its labels and the form's choices)."""
     settings = context.settings

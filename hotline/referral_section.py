@@ -3,38 +3,16 @@ lights and feedback, the form to refer, and the steps the viewer may take."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import timedelta
+from typing import Any
 
-from core.accounts import StaffUser
-from core.db import AsyncSession
 from core.i18n import gettext
-from core.privacy import FieldCipher
-from core.settings import Settings
 from hotline.agencies import list_agencies
 from hotline.case_terms import AGENCY_KINDS, CHILD_SEXES, LIGHTS, REFERRAL_STATUSES, SCHOOL_STAGES
-from hotline.models import ReferralCase
 from hotline.referrals import case_referrals
+from hotline.section_context import SectionContext
 
 __all__ = ["referral_vocabularies", "referrals_section"]
-
-
-class _Section(Protocol):
-    """What hotline.case_sections.SectionContext gives a loader (named structurally: case_sections
-    imports this module, so this module must not import it back)."""
-
-    @property
-    def session(self) -> AsyncSession: ...
-    @property
-    def cipher(self) -> FieldCipher: ...
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def case(self) -> ReferralCase: ...
-    @property
-    def viewer(self) -> StaffUser: ...
-    @property
-    def now(self) -> datetime: ...
 
 
 def referral_vocabularies() -> dict[str, Any]:
@@ -53,7 +31,7 @@ def referral_vocabularies() -> dict[str, Any]:
     }
 
 
-async def referrals_section(context: _Section) -> dict[str, Any]:
+async def referrals_section(context: SectionContext) -> dict[str, Any]:
     referrals = await case_referrals(
         context.session,
         context.cipher,

@@ -3,39 +3,20 @@ what the viewer may do with them."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from core.accounts import Role, StaffUser
-from core.db import AsyncSession
+from core.accounts import Role
 from core.i18n import gettext
-from core.settings import Settings
 from hotline.case_lights import case_lights
 from hotline.case_terms import SATISFACTION, TASK_KINDS, TASK_STATUSES, TaskKind
-from hotline.models import ReferralCase
+from hotline.section_context import SectionContext
 from hotline.task_work import amber_window, assignable_owners, case_tasks
 from hotline.taxonomy import CaseStatus
 
 __all__ = ["task_section"]
 
 
-class SectionReading(Protocol):
-    """What this section reads of hotline.case_sections.SectionContext, named here rather than imported:
-    case_sections imports this module, and the two must not import each other."""
-
-    @property
-    def session(self) -> AsyncSession: ...
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def case(self) -> ReferralCase: ...
-    @property
-    def viewer(self) -> StaffUser: ...
-    @property
-    def now(self) -> datetime: ...
-
-
-async def task_section(context: SectionReading) -> dict[str, Any]:
+async def task_section(context: SectionContext) -> dict[str, Any]:
     case = context.case
     closed = case.status == CaseStatus.CLOSED
     amber = amber_window(context.settings)
@@ -45,9 +26,7 @@ async def task_section(context: SectionReading) -> dict[str, Any]:
             "case_number": case.number,
             # The case's own light: the worst of its open tasks, referrals and pending report.
             "case_light": None if closed else lights.get(case.id or 0),
-            "tasks": await case_tasks(
-                context.session, case, now=context.now, amber=amber_window(context.settings)
-            ),
+            "tasks": await case_tasks(context.session, case, now=context.now, amber=amber),
             "closed": closed,
             "owners": [] if closed else await assignable_owners(context.session, case, context.viewer),
             "can_cancel": context.viewer.role == Role.SUPERVISOR,
