@@ -40,7 +40,7 @@ from hotline.referrals import (
     FEEDBACK_CONTEXT,
     REASON_CONTEXT,
     REQUEST_CONTEXT,
-    clean_text,
+    required_text,
     token_digest,
 )
 from hotline.taxonomy import CaseStatus
@@ -320,7 +320,7 @@ async def give_feedback(
     client_ip: str | None,
 ) -> None:
     """处理结果: what the agency did; the case moves to follow-up when that is a legal step."""
-    feedback = clean_text(text, "text", N_("Say what your agency did (at most 2000 characters)."))
+    feedback = required_text(text, "text", N_("Say what your agency did (at most 2000 characters)."))
     await _step(
         session,
         cipher,
@@ -347,7 +347,7 @@ async def decline(
     client_ip: str | None,
 ) -> None:
     """The agency will not take the case, and says why; the link dies."""
-    why = clean_text(
+    why = required_text(
         reason, "text", N_("Say why your agency cannot take this referral (at most 2000 characters).")
     )
     await _step(

@@ -28,6 +28,7 @@ from core.settings import Settings
 from core.units import OrgUnit
 from hotline import cipher_contexts
 from hotline.agencies import agency_mobile, usable_agency
+from hotline.case_acts import written_text
 from hotline.case_events import record_event
 from hotline.case_guard import require_open
 from hotline.case_lifecycle import move_case
@@ -78,11 +79,12 @@ def link_url(settings: Settings, token: str) -> str:
     return f"{settings.public_base_url.rstrip('/')}/r/{token}"
 
 
-def clean_text(raw: str, field: str, message: str) -> str:
-    """Trimmed text of 1 to TEXT_MAX characters, or a FormInvalid on `field`."""
-    text = (raw or "").strip()
-    if not text or len(text) > TEXT_MAX:
-        raise FormInvalid({field: message})
+def required_text(raw: str, field: str, message: str) -> str:
+    """Trimmed text of 1 to TEXT_MAX characters, or a FormInvalid on `field` (one message for both)."""
+    errors: dict[str, str] = {}
+    text = written_text(errors, field, raw, max_length=TEXT_MAX, missing=message, too_long=message)
+    if errors:
+        raise FormInvalid(errors)
     return text
 
 
@@ -147,13 +149,13 @@ async def send_referral(
     errors: dict[str, str] = {}
     reason = request = ""
     try:
-        reason = clean_text(
+        reason = required_text(
             form.reason, "reason", N_("Say why the case is referred (at most 2000 characters).")
         )
     except FormInvalid as exc:
         errors.update(exc.errors)
     try:
-        request = clean_text(
+        request = required_text(
             form.request, "request", N_("Say what the agency is asked to do (at most 2000 characters).")
         )
     except FormInvalid as exc:
@@ -351,7 +353,9 @@ async def return_for_more(
     client_ip: str | None,
 ) -> None:
     """The feedback is not enough: back to the agency, whose link takes new feedback again."""
-    text = clean_text(note, "text", N_("Say what more the agency should report (at most 2000 characters)."))
+    text = required_text(
+        note, "text", N_("Say what more the agency should report (at most 2000 characters).")
+    )
     await _staff_step(
         session,
         cipher,
@@ -378,7 +382,7 @@ async def revoke_referral(
 ) -> None:
     """A supervisor (the route's guard) withdraws an open referral: the link dies, the check task is
     cancelled."""
-    text = clean_text(reason, "text", N_("Say why the referral is revoked (at most 2000 characters)."))
+    text = required_text(reason, "text", N_("Say why the referral is revoked (at most 2000 characters)."))
     await _staff_step(
         session,
         cipher,
