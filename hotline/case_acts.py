@@ -27,11 +27,9 @@ from hotline.taxonomy import CaseStatus
 __all__ = [
     "CHANGED_MEANWHILE",
     "audit_case_act",
-    "clean_text",
     "open_case_for_change",
     "transaction",
     "update_case_row",
-    "written_text",
 ]
 
 # Said when a compare-and-set UPDATE found the row no longer as the request read it.
@@ -97,27 +95,3 @@ def audit_case_act(
         detail=detail,
         client_ip=client_ip,
     )
-
-
-def clean_text(value: str | None) -> str:
-    """What a person typed, without the blank lines and spaces around it."""
-    return (value or "").strip()
-
-
-def written_text(
-    errors: dict[str, str],
-    field: str,
-    raw: str | None,
-    *,
-    max_length: int,
-    missing: str | None,
-    too_long: str,
-) -> str:
-    """A text field of a form, cleaned; a message under `field` in `errors` when it is empty (and
-    `missing` says it is required) or longer than `max_length`."""
-    text = clean_text(raw)
-    if not text and missing is not None:
-        errors[field] = missing
-    elif len(text) > max_length:
-        errors[field] = too_long
-    return text

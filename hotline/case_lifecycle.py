@@ -31,11 +31,9 @@ from core.transitions import IllegalTransition
 from hotline.case_acts import (
     CHANGED_MEANWHILE,
     audit_case_act,
-    clean_text,
     open_case_for_change,
     transaction,
     update_case_row,
-    written_text,
 )
 from hotline.case_events import record_event
 from hotline.case_facts import CLOSING_SUMMARY_CONTEXT
@@ -49,6 +47,7 @@ from hotline.case_terms import (
 )
 from hotline.case_views import find_case
 from hotline.casework_models import MandatoryReport, Task
+from hotline.form_text import clean_text, written_text
 from hotline.mandatory_reports import pending_report_for_case
 from hotline.models import OPEN_CASE_STATUSES, ReferralCase
 from hotline.tasks import open_task

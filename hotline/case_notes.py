@@ -11,10 +11,11 @@ from core.db import AsyncSession, utcnow
 from core.errors import FormInvalid
 from core.i18n import N_
 from core.privacy import FieldCipher
-from hotline.case_acts import audit_case_act, open_case_for_change, transaction, update_case_row, written_text
+from hotline.case_acts import audit_case_act, open_case_for_change, transaction, update_case_row
 from hotline.case_events import record_event
 from hotline.case_guard import CASE_CLOSED_MESSAGE
 from hotline.casework_models import CaseEvent
+from hotline.form_text import written_text
 
 __all__ = ["NOTE_MAX_LENGTH", "NewNote", "add_note"]
 

@@ -19,16 +19,15 @@ from core.privacy import FieldCipher
 from hotline.case_acts import (
     CHANGED_MEANWHILE,
     audit_case_act,
-    clean_text,
     open_case_for_change,
     transaction,
     update_case_row,
-    written_text,
 )
 from hotline.case_events import record_event
 from hotline.case_facts import PLAN_MEASURES_CONTEXT
 from hotline.case_terms import TASK_KINDS, TaskKind, TaskStatus
 from hotline.casework_models import HelpPlan, Task
+from hotline.form_text import clean_text, written_text
 from hotline.models import ReferralCase
 from hotline.tasks import open_task
 from hotline.triage import HIGH_RISK_LEVELS

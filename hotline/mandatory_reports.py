@@ -38,6 +38,7 @@ from hotline.case_terms import (
     MandatoryReportStatus,
 )
 from hotline.casework_models import MandatoryReport
+from hotline.form_text import written_text
 from hotline.models import ReferralCase
 
 __all__ = [
@@ -267,9 +268,14 @@ def _reported_at(raw: str | None, timezone: str) -> datetime | None:
 
 
 def _response(raw: str | None, errors: dict[str, str]) -> str | None:
-    text = (raw or "").strip()
-    if len(text) > POLICE_RESPONSE_MAX_LENGTH:
-        errors["police_response"] = N_("The police response is too long: at most 4000 characters.")
+    text = written_text(
+        errors,
+        "police_response",
+        raw,
+        max_length=POLICE_RESPONSE_MAX_LENGTH,
+        missing=None,
+        too_long=N_("The police response is too long: at most 4000 characters."),
+    )
     return text or None
 
 

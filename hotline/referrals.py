@@ -28,12 +28,12 @@ from core.settings import Settings
 from core.units import OrgUnit
 from hotline import cipher_contexts
 from hotline.agencies import agency_mobile, usable_agency
-from hotline.case_acts import written_text
 from hotline.case_events import record_event
 from hotline.case_guard import require_open
 from hotline.case_lifecycle import move_case
 from hotline.case_terms import REFERRAL_TRANSITIONS, Light, ReferralStatus, TaskKind, TaskStatus
 from hotline.casework_models import Agency, Referral
+from hotline.form_text import written_text
 from hotline.lights import light_of
 from hotline.models import ReferralCase
 from hotline.referral_steps import move_referral, settle_check_task

@@ -21,16 +21,15 @@ from core.privacy import FieldCipher
 from hotline.case_acts import (
     CHANGED_MEANWHILE,
     audit_case_act,
-    clean_text,
     open_case_for_change,
     transaction,
     update_case_row,
-    written_text,
 )
 from hotline.case_events import record_event
 from hotline.case_facts import CHILD_NAME_CONTEXT, RISK_REASON_CONTEXT, child_flags_of
 from hotline.case_terms import CHILD_FLAGS, CHILD_SEXES, SCHOOL_STAGES, TASK_KINDS, RiskLevel, TaskKind
 from hotline.casework_models import ChildFlag
+from hotline.form_text import clean_text, written_text
 from hotline.models import ReferralCase
 from hotline.tasks import open_task
 
