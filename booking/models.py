@@ -16,6 +16,7 @@ __all__ = [
     "APPOINTMENT_TRANSITIONS",
     "Appointment",
     "AppointmentStatus",
+    "Attendance",
     "AvailabilityRule",
     "Expert",
     "Site",
@@ -27,6 +28,15 @@ class AppointmentStatus(StrEnum):
     CONFIRMED = "confirmed"
     EXPIRED = "expired"  # a hold nobody confirmed in time, or whose code was guessed wrong too often
     CANCELLED = "cancelled"
+
+
+class Attendance(StrEnum):
+    """What happened at a confirmed appointment, recorded by the expert afterwards (no-shows count here)."""
+
+    ATTENDED = "attended"
+    LATE = "late"
+    NO_SHOW = "no_show"
+    CANCELLED_LATE = "cancelled_late"  # the parent cancelled after the cutoff
 
 
 APPOINTMENT_TRANSITIONS = Transitions(
@@ -133,3 +143,5 @@ class Appointment(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attendance: str | None = Field(default=None, max_length=20)  # Attendance, once the session is past
+    attendance_recorded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
