@@ -16,6 +16,7 @@ from hotline.casework_models import (
     Task,
 )
 from hotline.models import Call, CaseNumberCounter, ReferralCase
+from hotline.voice_models import OperatorDuty, VoiceCall, VoiceOffer
 from notifications.models import OutboxMessage, SmsOptOut
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "HelpPlan",
     "LoginSession",
     "MandatoryReport",
+    "OperatorDuty",
     "OrgUnit",
     "OutboxMessage",
     "RecoveryCode",
@@ -41,4 +43,6 @@ __all__ = [
     "StaffAlert",
     "StaffUser",
     "Task",
+    "VoiceCall",
+    "VoiceOffer",
 ]

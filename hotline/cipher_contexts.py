@@ -28,6 +28,8 @@ __all__ = [
     "REFERRAL_REQUEST",
     "STAFF_MOBILE",
     "TASK_NOTE",
+    "VOICE_ANSWER_PHONE",
+    "VOICE_CALLER_PHONE",
 ]
 
 # Calls (hotline.intake.SUMMARY_CONTEXT, CALLER_PHONE_CONTEXT)
@@ -54,3 +56,6 @@ REFERRAL_DECLINE_REASON = "referral.decline_reason"
 MANDATORY_REPORT_POLICE_RESPONSE = "mandatory_report.police_response"
 HELP_PLAN_MEASURES = "help_plan.measures"
 TASK_NOTE = "case_task.note"
+# Voice intake: the caller's number on a call Twilio brought us; the phone an operator answers on
+VOICE_CALLER_PHONE = "voice_call.caller_phone"
+VOICE_ANSWER_PHONE = "operator_duty.answer_phone"
