@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, FromQuery, Parameter, URLEncodedBody
+from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from booking import roster
@@ -130,7 +130,7 @@ class ParentBookingPages(Controller):
         db: DbSession,
         settings: SettingsDep,
         expert_id: FromPath[int],
-        start: Annotated[str | None, Parameter(query="from")] = None,
+        start: Annotated[str | None, QueryParameter(name="from")] = None,
         day: FromQuery[str | None] = None,
     ) -> Template:
         expert = await load_expert(db, expert_id)
