@@ -127,6 +127,8 @@ async def run_backend(backend: str, concurrency: int, slots: int, workdir: Path)
         "FH_DATA_KEY": settings.data_key,
         "FH_DATA_DIR": str(workdir),
         "FH_PUBLIC_BASE_URL": base,
+        # Every simulated parent comes from 127.0.0.1: the per-address code limit would refuse most.
+        "FH_OTP_SMS_PER_ADDRESS_HOUR": "1000000",
     }
     env.pop("FH_REDIS_URL", None)
     server = subprocess.Popen(

@@ -8,8 +8,9 @@ the URL, or there is none), so an app needs no page visit for a token first. The
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
@@ -23,6 +24,7 @@ from booking.slot_times import iso_utc
 from booking.slots import parse_start, slots_for_expert
 from core.db import DbSession
 from core.errors import error_responses
+from core.http import client_ip
 from core.i18n import current_locale
 from core.privacy import CipherDep
 from core.security import csrf_exempt
@@ -149,10 +151,17 @@ class BookingApi(Controller):
             expert_id=expert_id, slot_minutes=expert.slot_minutes, slots=[iso_utc(s) for s in slots]
         )
 
-    @post("/bookings", name="api:hold", status_code=201, responses=error_responses(400, 404, 409))
+    @post("/bookings", name="api:hold", status_code=201, responses=error_responses(400, 403, 404, 409, 429))
     async def api_hold(
-        self, db: DbSession, settings: SettingsDep, cipher: CipherDep, data: JSONBody[BookingIn]
+        self,
+        request: Request[Any, Any, Any],
+        db: DbSession,
+        settings: SettingsDep,
+        cipher: CipherDep,
+        data: JSONBody[BookingIn],
     ) -> HeldOut:
+        """Hold a slot and text the parent a code. Refused (403, 409, 429, with the reason and the number
+        to call) for a number that opted out of SMS, is suspended for no-shows, or is over a limit."""
         held = await hold_slot(
             db,
             cipher,
@@ -162,6 +171,7 @@ class BookingApi(Controller):
             mode=data.mode,
             details=ParentDetails(data.name, data.phone, data.topic, data.notes),
             locale=current_locale(),
+            client_address=client_ip(request),
         )
         expires = held.appointment.hold_expires_at
         return HeldOut(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from booking.errors import HoldExpired, SlotTaken, WrongCode
 from booking.messages import enqueue_cancellation, enqueue_code, enqueue_confirmation
 from booking.models import APPOINTMENT_TRANSITIONS, Appointment, AppointmentStatus
+from booking.online_admission import admit_online
 from booking.parent_details import CleanDetails, ParentDetails, validate_details
 from booking.roster import load_expert
 from booking.slot_times import as_utc
@@ -76,10 +77,15 @@ async def _insert_active(
     locale: str,
     now: datetime,
     status: str,
+    admit: Callable[[str], Awaitable[None]] | None = None,
 ) -> tuple[Appointment, CleanDetails]:
-    """Validate, free stale holds on the slot, INSERT. Leaves the transaction open for the caller's SMS."""
+    """Validate, free stale holds on the slot, INSERT. Leaves the transaction open for the caller's SMS.
+
+    `admit` gets the phone's blind index before anything is written and raises to refuse the number."""
     expert = await load_expert(session, expert_id)
     clean = validate_details(expert, mode, details)
+    if admit is not None:
+        await admit(phone_index(cipher, clean.phone_e164))
     starts_at = as_utc(starts_at)
     slots = await slots_for_expert(session, settings, expert, now=now)
     if starts_at not in slots:
@@ -155,9 +161,21 @@ async def hold_slot(
     details: ParentDetails,
     locale: str,
     now: datetime | None = None,
+    client_address: str | None = None,
 ) -> HeldBooking:
-    """Hold a free slot for a parent for `booking_hold_minutes` and text them a one-time code."""
+    """Hold a free slot for a parent for `booking_hold_minutes` and text them a one-time code.
+
+    The number must pass `admit_online` first (opted out of SMS, suspended for no-shows, over a limit):
+    a refused number holds nothing and is sent nothing. `client_address` is the requester's IP address.
+    """
     now = now or utcnow()
+    checked_at = now
+
+    async def admit(index: str) -> None:
+        await admit_online(
+            session, cipher, settings, phone_index=index, client_address=client_address, now=checked_at
+        )
+
     appointment, clean = await _insert_active(
         session,
         cipher,
@@ -169,6 +187,7 @@ async def hold_slot(
         locale=locale,
         now=now,
         status=_A.HELD,
+        admit=admit,
     )
     verify_token = new_token()
     code = new_code()

@@ -8,7 +8,16 @@ from booking.slot_times import iso_utc
 from core.errors import Conflict, FormInvalid, UserFacingError
 from core.i18n import N_
 
-__all__ = ["BookingInvalid", "HoldExpired", "SlotTaken", "WrongCode"]
+__all__ = [
+    "BookingInvalid",
+    "BookingSuspended",
+    "HoldExpired",
+    "OptedOutOfSms",
+    "SlotTaken",
+    "TooManyActive",
+    "TooManyCodes",
+    "WrongCode",
+]
 
 
 class BookingInvalid(FormInvalid):
@@ -53,3 +62,63 @@ class WrongCode(UserFacingError):
                 extra={"attempts_left": 0},
             )
         self.attempts_left = attempts_left
+
+
+# ---- b-fair: why a number may not book online; each says whom to call -----------------------------------
+
+
+class BookingSuspended(UserFacingError):
+    status_code = 403
+
+    def __init__(self, *, until: str, limit: int, months: int, hotline: str) -> None:
+        super().__init__(
+            N_(
+                "This mobile number cannot book online until {until}: {limit} booked consultations within "
+                "{months} months were missed without cancelling. To book, or if this is a mistake, please "
+                "call {hotline}."
+            ),
+            until=until,
+            limit=limit,
+            months=months,
+            hotline=hotline,
+        )
+
+
+class OptedOutOfSms(UserFacingError):
+    status_code = 403
+
+    def __init__(self, *, hotline: str) -> None:
+        super().__init__(
+            N_(
+                "This mobile number has turned off our text messages (it replied STOP or 退订), so we "
+                "cannot send it a booking code. To turn them on again, reply START to any of our "
+                "messages, then try again. Or call {hotline} and we will book for you."
+            ),
+            hotline=hotline,
+        )
+
+
+class TooManyActive(Conflict):
+    def __init__(self, *, limit: int, hotline: str) -> None:
+        super().__init__(
+            N_(
+                "This mobile number already has {limit} upcoming or held consultations, the most one "
+                "number can book online. Cancel one with the link in its SMS, or call {hotline}."
+            ),
+            limit=limit,
+            hotline=hotline,
+        )
+
+
+class TooManyCodes(UserFacingError):
+    status_code = 429
+
+    def __init__(self, *, after: str, hotline: str) -> None:
+        super().__init__(
+            N_(
+                "Too many code messages have been requested for this number or from this network. Please "
+                "try again after {after}, or call {hotline}."
+            ),
+            after=after,
+            hotline=hotline,
+        )

@@ -19,7 +19,9 @@ __all__ = [
     "Attendance",
     "AvailabilityRule",
     "Expert",
+    "RateCount",
     "Site",
+    "SuspensionLift",
 ]
 
 
@@ -145,3 +147,32 @@ class Appointment(SQLModel, table=True):
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     attendance: str | None = Field(default=None, max_length=20)  # Attendance, once the session is past
     attendance_recorded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# ---- b-fair: limits against abuse and no-show suspensions ---------------------------------------------
+
+
+class RateCount(SQLModel, table=True):
+    """A counter per key and fixed time window, shared by every app process (booking.limits).
+
+    Keys hold blind indexes (of a phone number, of a client address), never the values themselves.
+    Incremented with one atomic upsert, whose row lock also serialises racing requests for the same key.
+    """
+
+    __tablename__ = "rate_count"
+
+    key: str = Field(max_length=100, primary_key=True)
+    window_start: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    count: int = 0
+
+
+class SuspensionLift(SQLModel, table=True):
+    """Staff lifted a phone's no-show suspension: no-shows before `lifted_at` no longer count."""
+
+    __tablename__ = "suspension_lift"
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone_index: str = Field(max_length=64, index=True)
+    lifted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    lifted_by_id: int = Field(foreign_key="staff_user.id")
+    reason_ciphertext: str  # may name the family's circumstances, so encrypted like notes

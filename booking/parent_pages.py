@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, FromQuery, URLEncodedBody
+from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from booking import roster
@@ -23,19 +24,27 @@ from booking.appointments import (
     confirm_with_code,
     hold_slot,
 )
-from booking.availability import slots_by_local_day
-from booking.errors import SlotTaken, WrongCode
+from booking.day_strip import build_strip, day_label, parse_day
+from booking.errors import (
+    BookingSuspended,
+    OptedOutOfSms,
+    SlotTaken,
+    TooManyActive,
+    TooManyCodes,
+    WrongCode,
+)
 from booking.models import Expert, Site
 from booking.page_helpers import PRIVATE_HEADERS, say, vocabularies
 from booking.parent_details import ParentBookingForm
 from booking.roster import load_expert, site_of
 from booking.slot_times import iso_utc
 from booking.slots import parse_start, slots_for_expert
-from core.db import DbSession
-from core.errors import FormInvalid
+from core.db import DbSession, utcnow
+from core.errors import FormInvalid, UserFacingError
+from core.http import client_ip
 from core.i18n import current_locale, gettext
 from core.privacy import CipherDep
-from core.settings import SettingsDep
+from core.settings import Settings, SettingsDep
 
 __all__ = ["CodeForm", "ParentBookingPages"]
 
@@ -67,6 +76,15 @@ def _form_page(
             **vocabularies(),
         },
         status_code=status,
+    )
+
+
+def _refused_page(expert: Expert, exc: UserFacingError, settings: Settings) -> Template:
+    """Why this number cannot book online now, and the number to call instead. Nothing was held."""
+    return Template(
+        template_name="booking/refused.html",
+        context={"expert": expert, "reason": say(exc), "hotline": settings.booking_hotline_number},
+        status_code=exc.status_code,
     )
 
 
@@ -107,13 +125,35 @@ class ParentBookingPages(Controller):
         )
 
     @get("/experts/{expert_id:int}", name="book:slots")
-    async def slots(self, db: DbSession, settings: SettingsDep, expert_id: FromPath[int]) -> Template:
+    async def slots(
+        self,
+        db: DbSession,
+        settings: SettingsDep,
+        expert_id: FromPath[int],
+        start: Annotated[str | None, QueryParameter(name="from")] = None,
+        day: FromQuery[str | None] = None,
+    ) -> Template:
         expert = await load_expert(db, expert_id)
         site = await site_of(db, expert)
-        days = slots_by_local_day(await slots_for_expert(db, settings, expert), settings.site_timezone)
+        now = utcnow()
+        strip = build_strip(
+            await slots_for_expert(db, settings, expert, now=now),
+            timezone=settings.site_timezone,
+            today=now.astimezone(ZoneInfo(settings.site_timezone)).date(),
+            horizon_days=settings.booking_horizon_days,
+            start=parse_day(start),
+            chosen=parse_day(day),
+        )
         return Template(
             template_name="booking/slots.html",
-            context={"expert": expert, "site": site, "days": days, "iso": iso_utc, **vocabularies()},
+            context={
+                "expert": expert,
+                "site": site,
+                "strip": strip,
+                "day_label": day_label,
+                "iso": iso_utc,
+                **vocabularies(),
+            },
         )
 
     @get("/experts/{expert_id:int}/form", name="book:form")
@@ -146,9 +186,12 @@ class ParentBookingPages(Controller):
                 mode=data.mode,
                 details=data.details(),
                 locale=current_locale(),
+                client_address=client_ip(request),
             )
         except FormInvalid as exc:
             return _form_page(expert, site, starts_at, data, exc.errors, 400)
+        except (BookingSuspended, OptedOutOfSms, TooManyActive, TooManyCodes) as exc:
+            return _refused_page(expert, exc, settings)
         except SlotTaken as exc:
             return Template(
                 template_name="booking/slot_taken.html",

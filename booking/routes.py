@@ -9,6 +9,7 @@ from __future__ import annotations
 from litestar import Router
 
 from booking.api_routes import BookingApi, CalendarFeeds
+from booking.no_show_routes import NoShowPages
 from booking.parent_pages import ParentBookingPages
 from booking.roster_routes import RosterEditing, RosterReading
 
@@ -16,5 +17,12 @@ __all__ = ["router"]
 
 router = Router(
     path="/",
-    route_handlers=[ParentBookingPages, RosterReading, RosterEditing, CalendarFeeds, BookingApi],
+    route_handlers=[
+        ParentBookingPages,
+        RosterReading,
+        RosterEditing,
+        CalendarFeeds,
+        BookingApi,
+        NoShowPages,  # b-fair
+    ],
 )

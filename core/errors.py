@@ -56,10 +56,12 @@ class ErrorBody:
 _ERROR_DESCRIPTIONS = {
     400: "The request or some of its fields are invalid; `errors` says which.",
     401: "Not logged in.",
-    403: "The role does not allow this, or the CSRF token (x-csrftoken header) is missing or wrong.",
+    403: "The role does not allow this, or the CSRF token (x-csrftoken header) is missing or wrong, or "
+    "(booking) this phone number may not book online now: `detail` says why and whom to call.",
     404: "No such thing, or the link is not valid.",
     409: "Conflicts with the current state (a slot just taken, a booking already confirmed or passed).",
     410: "The slot's hold has expired.",
+    429: "Too many requests of this kind for this phone number or client address; try again later.",
 }
 
 

@@ -159,6 +159,38 @@ class Settings:
     agency_link_days: int = _setting(
         90, env="AGENCY_LINK_DAYS", help="days an agency's referral link works after it was sent"
     )
+    # b-fair: no-show suspensions and limits against abuse of online booking
+    booking_hotline_number: str = _setting(
+        "12355",
+        env="BOOKING_HOTLINE_NUMBER",
+        help="the number parents are told to call when they cannot book online (suspended, opted out of "
+        "SMS, over a limit)",
+    )
+    no_show_limit: int = _setting(
+        3, env="NO_SHOW_LIMIT", help="no-shows within `NO_SHOW_WINDOW_MONTHS` that suspend online booking"
+    )
+    no_show_window_months: int = _setting(
+        6, env="NO_SHOW_WINDOW_MONTHS", help="months (of 30 days) in which no-shows are counted"
+    )
+    no_show_suspension_days: int = _setting(
+        90,
+        env="NO_SHOW_SUSPENSION_DAYS",
+        help="days a phone number cannot book online after its last counted no-show; staff can still "
+        "book for it and lift the suspension",
+    )
+    booking_max_active_per_phone: int = _setting(
+        3,
+        env="BOOKING_MAX_ACTIVE_PER_PHONE",
+        help="future confirmed bookings and held slots one phone number may have at once (online)",
+    )
+    otp_sms_per_phone_hour: int = _setting(
+        5, env="OTP_SMS_PER_PHONE_HOUR", help="one-time-code SMS one phone number may receive per hour"
+    )
+    otp_sms_per_address_hour: int = _setting(
+        20,
+        env="OTP_SMS_PER_ADDRESS_HOUR",
+        help="one-time-code SMS requested from one client address per hour (a shared network counts once)",
+    )
 
     @property
     def embedded_jobs(self) -> bool:

@@ -274,6 +274,7 @@ async def drill_stack(
         outbox_stall_seconds=5,
         sms_stop_grace_seconds=STEP_SECONDS,
         reminder_hours_before=0,  # a reminder would wait, pending, until a day before the consultation
+        otp_sms_per_address_hour=10_000,  # every parent of the drill books from 127.0.0.1
     )
     async with migrated_stack(settings, tmp_path) as stack:
         yield stack
