@@ -1,7 +1,7 @@
 """rate_count and suspension_lift: limits against abuse of online booking and lifted no-show suspensions
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from core.db import UTCDateTime
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
