@@ -159,6 +159,11 @@ class Settings:
     agency_link_days: int = _setting(
         90, env="AGENCY_LINK_DAYS", help="days an agency's referral link works after it was sent"
     )
+    screen_pop_stream_seconds: int = _setting(
+        300,
+        env="SCREEN_POP_STREAM_SECONDS",
+        help="seconds one screen-pop event stream of the phone-duty page lasts; the browser then reopens it",
+    )
 
     @property
     def embedded_jobs(self) -> bool:
