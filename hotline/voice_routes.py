@@ -14,7 +14,7 @@ from litestar.response import Redirect, ServerSentEvent, Template
 from core.db import AsyncSession, DbSession, utcnow
 from core.errors import FormInvalid, NotFound, UserFacingError
 from core.http import client_ip
-from core.i18n import current_locale, gettext, use_locale
+from core.i18n import N_, current_locale, gettext, use_locale
 from core.privacy import CipherDep, FieldCipher
 from core.settings import SettingsDep
 from hotline.intake import CallIntake, call_intake_from_form
@@ -99,7 +99,7 @@ class VoiceConsolePages(Controller):
         data: URLEncodedBody[DutyForm],
     ) -> Template | Redirect:
         if act not in DUTY_ACTS:
-            raise NotFound("No such page.")
+            raise NotFound(N_("No such page."))
         try:
             state = await change_duty(
                 db,

@@ -346,7 +346,7 @@ async def test_logging_into_the_earlier_case_from_the_pop(client, engine, settin
     linked = await read_call(engine, call)
     assert linked.case_id == case_id
     assert await count_rows(engine, "referral_case") == 1
-    assert await count_rows(engine, "hotline_call", f"case_id = {case_id} AND channel = 'voice'") == 1  # noqa: S608
+    assert await count_rows(engine, "hotline_call", f"case_id = {case_id} AND channel = 'voice'") == 1
 
 
 async def test_a_bad_log_form_saves_nothing_and_links_nothing(client, engine, settings):
@@ -378,7 +378,7 @@ async def test_someone_elses_or_a_sibling_units_call_cannot_be_logged(app, engin
         assert (await east_client.get(f"/hotline/voice/calls/{theirs}/log")).status_code == 404
         page = await east_client.get("/hotline/voice/")
         assert f'data-voice-call="{theirs}"' not in page.text
-    assert DEFAULT_UNIT_ID != east
+    assert east != DEFAULT_UNIT_ID
     assert (await read_call(engine, theirs)).hotline_call_id is None
     async with create_sessionmaker(engine)() as session:
         assert (await session.exec(select(Call))).first() is None
