@@ -21,7 +21,7 @@ from hotline.intake import CallIntake, call_intake_from_form
 from hotline.page_helpers import StaffRequest, hotline_staff_only, page_helpers
 from hotline.routes import call_form_context
 from hotline.voice_dispatch_hook import dispatch_waiting_calls
-from hotline.voice_duty import DUTY_ACTS, DutyAct, change_duty, duty_view
+from hotline.voice_duty import DUTY_ACTS, DutyAct, change_duty, duty_lines, duty_view
 from hotline.voice_logging import log_voice_call, loggable_voice_call, voice_facts
 from hotline.voice_models import DutyState
 from hotline.voice_screen import (
@@ -117,12 +117,11 @@ class VoiceConsolePages(Controller):
                 request, db, cipher, error=gettext(exc.message), status_code=exc.status_code
             )
         if state == DutyState.AVAILABLE:
-            state_of_app = request.app.state
             await dispatch_waiting_calls(
                 settings=settings,
-                sessionmaker=state_of_app.sessionmaker,
+                sessionmaker=request.app.state.sessionmaker,
                 cipher=cipher,
-                lines=(await duty_view(db, cipher, request.user)).lines,
+                lines=duty_lines(request.user),
             )
         return Redirect(request.app.route_reverse("hotline:voice"), status_code=303)
 

@@ -57,11 +57,9 @@ async def test_an_operator_on_duty_gets_a_screen_pop_and_logs_the_call_into_the_
     await expect(page.locator("#screen-pop")).to_have_attribute("data-live", "1")  # the event stream is open
 
     # The telephony queues a call from the earlier caller and offers it to this operator, who answers.
-    operator_id = (
-        await (await engine.connect()).exec_driver_sql(
-            "SELECT id FROM staff_user WHERE username = 'operator'"
-        )
-    ).scalar_one()
+    async with engine.connect() as conn:
+        found = await conn.exec_driver_sql("SELECT id FROM staff_user WHERE username = 'operator'")
+        operator_id = found.scalar_one()
     call = await a_voice_call(
         engine, cipher, status=CallStatus.QUEUED, queued_at=ago(25), menu_choice="2", crisis=True
     )
