@@ -1,7 +1,8 @@
 """Headers every response carries, so a browser treats case data and secret links with care.
 
-- No framing, no MIME sniffing, and a CSP that allows only our own stylesheet and forms (the pages have
-  no scripts); the OpenAPI viewers under /schema load their scripts from a CDN and are left without CSP.
+- No framing, no MIME sniffing, and a CSP that allows only our own stylesheet, forms and script files
+  (the phone-duty page's screen-pop, static/voice_console.js; no inline or third-party script); the
+  OpenAPI viewers under /schema load their scripts from a CDN and are left without CSP.
 - `Referrer-Policy: same-origin`: booking, verify and feed URLs carry secret tokens, and a link a parent
   follows off the site must not hand the token to another server in its Referer.
 - Staff pages are `no-store`: case content must not stay in the cache of a shared centre computer.
@@ -18,7 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["SecurityHeadersMiddleware"]
 
 CSP = (
-    "default-src 'self'; script-src 'none'; object-src 'none'; frame-ancestors 'none'; "
+    "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; "
     "form-action 'self'; base-uri 'none'"
 )
 _ALWAYS = {

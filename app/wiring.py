@@ -21,6 +21,7 @@ from core.settings import Settings
 from hotline.red_alerts import alert_newly_red
 from hotline.routes import router as hotline_router
 from hotline.supervision_routes import router as supervision_router
+from hotline.voice_routes import router as voice_console_router
 from notifications.jobs import SmsJobDeps
 from notifications.outbox import SendChecks
 from notifications.routes import router as notifications_router
@@ -56,6 +57,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         supervision_router,
         booking_router,
         notifications_router,
+        voice_console_router,
     ]
 
 

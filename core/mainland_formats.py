@@ -8,7 +8,13 @@ from datetime import date
 
 from core.i18n import N_
 
-__all__ = ["InvalidFormat", "ResidentId", "normalize_mainland_mobile", "parse_resident_id"]
+__all__ = [
+    "InvalidFormat",
+    "ResidentId",
+    "normalize_mainland_mobile",
+    "normalize_mainland_phone",
+    "parse_resident_id",
+]
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -66,3 +72,33 @@ def parse_resident_id(raw: str) -> ResidentId:
     except ValueError as exc:
         raise InvalidFormat(N_("This ID number holds an impossible birth date.")) from exc
     return ResidentId(number=number, birth_date=born, sex="male" if int(number[16]) % 2 else "female")
+
+
+# A landline's national number without the trunk 0: Beijing (10) and the 2x cities have two-digit area
+# codes and eight-digit numbers; elsewhere a three-digit area code and a seven- or eight-digit number.
+_LANDLINE = re.compile(r"^(?:(?:10|2\d)\d{8}|[3-9]\d{9,10})$")
+
+
+def normalize_mainland_phone(raw: str) -> str:
+    """A mainland mobile or landline (desk) number as E.164: `010-6512 3456` → `+861065123456`,
+    `0571 8765 4321` → `+8657187654321`; a mobile as `normalize_mainland_mobile`. InvalidFormat if neither."""
+    cleaned = re.sub(r"[\s\-()]", "", raw or "")
+    if not cleaned:
+        raise InvalidFormat(N_("Enter the phone number you answer on: a mobile or a desk number."))
+    if cleaned.startswith(("+86", "0086")):
+        national = cleaned.removeprefix("+86").removeprefix("0086")
+    elif len(cleaned) == 13 and cleaned.startswith("86"):
+        national = cleaned[2:]
+    elif cleaned.startswith("0"):
+        national = cleaned[1:]  # the trunk 0 of a landline dialled inside China
+    elif cleaned.startswith("+") or not cleaned.isdigit():
+        national = ""
+    else:
+        national = cleaned
+    if national.isdigit() and _MOBILE.match(national):
+        return "+86" + national
+    if national.isdigit() and _LANDLINE.match(national):
+        return "+86" + national
+    raise InvalidFormat(
+        N_("Enter a mainland number: a mobile (11 digits from 13 to 19) or a desk phone with its area code.")
+    )

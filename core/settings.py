@@ -191,6 +191,11 @@ class Settings:
         env="OTP_SMS_PER_ADDRESS_HOUR",
         help="one-time-code SMS requested from one client address per hour (a shared network counts once)",
     )
+    screen_pop_stream_seconds: int = _setting(
+        300,
+        env="SCREEN_POP_STREAM_SECONDS",
+        help="seconds one screen-pop event stream of the phone-duty page lasts; the browser then reopens it",
+    )
 
     @property
     def embedded_jobs(self) -> bool:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlmodel import col, select, update
@@ -39,6 +39,7 @@ __all__ = [
     "SUMMARY_CONTEXT",
     "SUMMARY_MAX_LENGTH",
     "CallIntake",
+    "CallSource",
     "LoggedCall",
     "ValidCall",
     "call_intake_from_form",
@@ -129,6 +130,19 @@ class LoggedCall:
     # Other cases this number called about; empty for anonymous calls.
     earlier_cases: list[RelatedCase]
     mandatory_report_opened: bool = False  # this call opened the case's mandatory report
+
+
+@dataclass(frozen=True)
+class CallSource:
+    """A call the service itself took (a voice call through Twilio), not typed in after the fact: its
+    channel, when it started, the caller's number as the phone network gave it (trusted, not checked as a
+    typed mobile: it may be a landline) and `link`, run with (session, case id, call id) before the commit
+    so the source row points at the logged call in the same transaction (it raises to refuse)."""
+
+    channel: str
+    received_at: datetime
+    caller_phone_e164: str | None
+    link: Callable[[AsyncSession, int, int], Awaitable[None]]
 
 
 def normalize_case_number(raw: str | None) -> str | None:
@@ -257,15 +271,16 @@ async def log_call(
     client_ip: str | None = None,
     now: datetime | None = None,
     settings: Settings | None = None,
+    source: CallSource | None = None,
 ) -> LoggedCall:
     """Record one call, in a new case or in the case named by `intake.case_number`.
 
     Case, call, their audit rows and, when the call indicates harm, the case's mandatory report with
     its alerts commit together or not at all. Raises FormInvalid (nothing saved) for bad input or an
     unknown case number. `settings` gives the report's deadline and the alerts' SMS; without them (a
-    script that passes only the zone) the defaults apply.
+    script that passes only the zone) the defaults apply. `source`: a call the service took itself.
     """
-    call = validate_call(intake)
+    call = validate_call(intake if source is None else replace(intake, caller_phone=None))
     if not sees_line(actor, call.line):
         raise FormInvalid({"line": LINE_NOT_YOURS})
     now = now or utcnow()
@@ -308,7 +323,7 @@ async def log_call(
                 client_ip=client_ip,
             )
 
-        phone = call.caller_phone_e164
+        phone = call.caller_phone_e164 if source is None else source.caller_phone_e164
         index = phone_index(cipher, phone) if phone else None
         row = Call(
             case_id=case_id,
@@ -321,10 +336,13 @@ async def log_call(
             caller_phone_ciphertext=cipher.encrypt_optional(phone, context=CALLER_PHONE_CONTEXT),
             caller_phone_index=index,
             operator_id=actor_id,
-            received_at=now,
+            received_at=now if source is None else source.received_at,
+            channel="phone" if source is None else source.channel,
         )
         session.add(row)
         await session.flush()
+        if source is not None:
+            await source.link(session, case_id, row.id or 0)
         record_audit(
             session,
             actor_id=actor.id,

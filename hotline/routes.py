@@ -9,7 +9,7 @@ its own pages in hotline.case_booking_routes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Controller, Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter, URLEncodedBody
@@ -37,22 +37,27 @@ from hotline.page_helpers import StaffRequest, hotline_staff_only, page_helpers
 from hotline.referral_routes import ReferralApi, ReferralPages
 from hotline.repeat_callers import RelatedCase
 
-__all__ = ["HotlineApi", "HotlinePages", "LoggedCallResponse", "router"]
+__all__ = ["HotlineApi", "HotlinePages", "LoggedCallResponse", "call_form_context", "router"]
 
 PageNumber = Annotated[int, QueryParameter(ge=1, le=100_000)]
+
+
+def call_form_context(intake: CallIntake, errors: dict[str, str], *, voice: Any = None) -> dict[str, Any]:
+    """The call form's context; `voice` (hotline.voice_logging.VoiceFacts): a voice call being logged, whose
+    line is pre-chosen and whose number and times come from the call record."""
+    return {
+        **page_helpers(),
+        "form": intake,
+        "errors": {field: gettext(message) for field, message in errors.items()},
+        "situation_choices": [(code, gettext(text)) for code, text in MANDATORY_REPORT_SITUATIONS.items()],
+        "voice": voice,
+    }
 
 
 def _call_form(intake: CallIntake, errors: dict[str, str], status_code: int = 200) -> Template:
     return Template(
         template_name="hotline/call_form.html",
-        context={
-            **page_helpers(),
-            "form": intake,
-            "errors": {field: gettext(message) for field, message in errors.items()},
-            "situation_choices": [
-                (code, gettext(text)) for code, text in MANDATORY_REPORT_SITUATIONS.items()
-            ],
-        },
+        context=call_form_context(intake, errors),
         status_code=status_code,
     )
 

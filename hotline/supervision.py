@@ -33,6 +33,7 @@ from hotline.lights import light_column, light_of
 from hotline.models import OPEN_CASE_STATUSES, ReferralCase
 from hotline.open_items import ITEM_KINDS, OPEN_ITEMS, ItemKind, OpenItemKind
 from hotline.taxonomy import LINES
+from hotline.voice_board import VoiceLineFigures
 
 __all__ = [
     "Board",
@@ -129,6 +130,8 @@ class Board:
     reports_pending: int  # mandatory reports not yet recorded, whatever the filters
     reports_overdue: int
     reports: list[ReportRow]
+    # Phone calls per line (hotline.voice_board); filled by the routes beside the items.
+    voice: list[VoiceLineFigures] = field(default_factory=list)
 
 
 def _item_select(

@@ -4,7 +4,7 @@ hotline.supervision; handlers parse, call one service function and shape the ans
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from litestar import Controller, Router, get, post
@@ -40,6 +40,7 @@ from hotline.task_work import (
     my_open_tasks,
     parse_local_due,
 )
+from hotline.voice_board import voice_panel
 
 __all__ = ["SupervisionApi", "SupervisionPages", "TaskPages", "router"]
 
@@ -282,9 +283,12 @@ async def _board(
     kind: str | None,
 ) -> Board:
     filters = BoardFilters.checked(line=line, operator=operator, agency=agency, kind=kind)
-    return await supervision_board(
-        db, viewer=request.user, filters=filters, now=utcnow(), amber=amber_window(settings)
+    now = utcnow()
+    board = await supervision_board(
+        db, viewer=request.user, filters=filters, now=now, amber=amber_window(settings)
     )
+    voice = await voice_panel(db, request.user, now=now, timezone=settings.site_timezone)
+    return replace(board, voice=voice)
 
 
 class SupervisionPages(Controller):
@@ -338,7 +342,9 @@ class SupervisionApi(Controller):
     ) -> Board:
         """Within the supervisor's units: open items counted by light (red, amber, green) per operator,
         line (open cases by their worst light) and agency; the red and amber items, earliest due first;
-        the mandatory reports still pending, whatever the filters."""
+        the mandatory reports still pending, whatever the filters; `voice`: per line, phone calls waiting
+        now and the longest wait, operators on duty (available, busy, paused), and today's answered,
+        abandoned and voicemail calls with the service level (answered within 20 s of queueing)."""
         return await _board(request, db, settings, line, operator, agency, kind)
 
     @get(

@@ -122,6 +122,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # Most tests log in as a supervisor or admin to test something else; the second factor has its
         # own tests (tests/test_staff_security.py), which turn the requirement on.
         require_2fa=False,
+        # A screen-pop stream (hotline.voice_screen) ends after this: route walkers GET it too.
+        screen_pop_stream_seconds=2,
     )
 
 

@@ -179,6 +179,7 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
         number = await _log_call(west, category="violence")
     expert = await add_expert(engine, name="西湖 王老师", unit_id=units["west"])
     work = await _west_case_work(engine, number, units["west"], west_operator.id)
+    work["voice_call"] = await _west_voice_call(engine, app.state.cipher, units["west"], west_operator.id)
     before = await _west_state(engine, number, expert.id, west_operator.id)
     secrets_of_west = [
         number,
@@ -201,6 +202,7 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
         "task_id": str(work["task"]),
         "alert_id": str(work["alert"]),
         "act": "note",
+        "voice_call_id": str(work["voice_call"]),
     }
     routes = [(p, m) for p, m, guards in _routes(app) if guards and not _is_public(p)]
     assert len(routes) >= 25
@@ -227,6 +229,13 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
                 assert leaked == [], (*where, leaked)
     assert walked >= 5 * 25
     assert await _west_state(engine, number, expert.id, west_operator.id) == before
+
+
+async def _west_voice_call(engine, cipher, unit_id: int, operator_id: int) -> int:
+    """West's operator is on a phone call from the caller of west's case."""
+    from tests.hotline.voice_rows import a_voice_call
+
+    return await a_voice_call(engine, cipher, unit_id=unit_id, status="connected", operator_id=operator_id)
 
 
 WEST_AGENCY = "西湖区公安分局北山派出所"
@@ -307,6 +316,7 @@ async def _west_state(engine, number: str, expert_id: int, user_id: int) -> tupl
             "SELECT COUNT(*) FROM staff_alert WHERE read_at IS NULL",
             "SELECT COUNT(*) FROM help_plan",
             "SELECT COUNT(*) FROM outbox_message",
+            "SELECT COUNT(*) FROM voice_call WHERE hotline_call_id IS NOT NULL",
         ]
         query = "SELECT " + ", ".join(f"({part})" for part in parts)
         row = await conn.execute(text(query), {"n": number, "e": expert_id, "u": user_id})
