@@ -65,6 +65,11 @@ class VoiceRuntime:
         except Exception:
             log.exception("voice dispatch round failed; the safety net tries again")
 
+    @property
+    def pending(self) -> int:
+        """Dispatch rounds started and not yet finished."""
+        return len(self._rounds)
+
     async def drain(self) -> None:
         """Wait for the rounds started so far (tests, shutdown)."""
         while self._rounds:
