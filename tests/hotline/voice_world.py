@@ -22,6 +22,7 @@ from core.privacy import FieldCipher
 from core.settings import Settings
 from hotline.cipher_contexts import VOICE_ANSWER_PHONE
 from hotline.voice_models import DutyState, OperatorDuty, VoiceCall, VoiceOffer
+from notifications.voice_calls_api import OutboundCall
 from tests.conftest import make_user
 from tests.fakes.twilio_server import FakeTwilio
 
@@ -158,6 +159,21 @@ class VoiceWorld:
         )
         params["Direction"] = "outbound-api"
         return await self.fake.post_signed(self.client, placed.url, params)
+
+
+@dataclass
+class RecordingVoiceApi:
+    """Stands in for Twilio's Calls API where a request handler awaits it: the test client blocks this
+    loop while the app (on the portal's loop) answers, so the HTTP fake on this loop could not reply."""
+
+    placed: list[OutboundCall] = field(default_factory=list)
+
+    async def place_call(self, call: OutboundCall) -> str:
+        self.placed.append(call)
+        return "CA" + secrets.token_hex(16)
+
+    async def aclose(self) -> None:
+        return None
 
 
 async def age_queue(engine: AsyncEngine, call_sid: str, seconds: int) -> None:
