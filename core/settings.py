@@ -167,7 +167,7 @@ class Settings:
         "no line: the main menu chooses it)",
     )
     voice_hours: str = _setting(
-        "12355=mon-sun 00:00-24:00;family_edu=mon-fri 09:00-21:00,sat-sun 09:00-17:00",
+        "12355=mon-sun 00:00-24:00,hol 00:00-24:00;family_edu=mon-fri 09:00-21:00,sat-sun 09:00-17:00",
         env="VOICE_HOURS",
         help="opening hours per line and weekday (`line=days HH:MM-HH:MM,…;…`); `hol` names statutory "
         "holidays (chinesecalendar), closed unless listed",
