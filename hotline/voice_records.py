@@ -73,26 +73,39 @@ async def open_call(
     line: str,
     to_number: str,
     caller: str,
+    status: CallStatus = CallStatus.RINGING,
+    outcome: CallOutcome | None = None,
     now: datetime | None = None,
-) -> VoiceCall:
-    """The row of `call_sid`, inserted if it does not exist yet (race-safe)."""
+) -> tuple[VoiceCall, bool]:
+    """The row of `call_sid` and whether this request created it (race-safe). A new row starts at
+    `status`: the incoming webhook, deciding menu or voicemail at once, writes the call in one statement
+    (RINGING → IN_MENU or RECORDING are legal moves, so a later request sees the same history)."""
     now = now or utcnow()
     values: dict[str, Any] = {
         "call_sid": call_sid,
         "unit_id": unit_id,
         "line": line,
         "to_number": to_number[:32],
-        "status": CallStatus.RINGING,
+        "status": status,
+        "outcome": outcome,
         "crisis": False,
         "ringing_at": now,
         "updated_at": now,
         **_caller_fields(cipher, caller),
     }
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    await session.exec(insert(VoiceCall).values(**values).on_conflict_do_nothing(index_elements=["call_sid"]))
+    created = await session.exec(
+        insert(VoiceCall)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["call_sid"])
+        .returning(col(VoiceCall.id))
+    )
+    new_id = created.scalar_one_or_none()
+    if new_id is not None:
+        return VoiceCall(id=new_id, **values), True
     row = await find_call(session, call_sid)
-    assert row is not None  # inserted, or there already
-    return row
+    assert row is not None  # there already: the conflict says so
+    return row, False
 
 
 async def advance(

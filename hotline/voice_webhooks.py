@@ -92,7 +92,14 @@ class VoiceWebhooks(Controller):
         to_number = _field(form, "To")
         route = route_number(settings, to_number)
         line = line_for_choice(settings, route, None)
-        call = await open_call(
+        # A main-menu number is open while any line is: the caller's choice picks the line.
+        now = utcnow()
+        open_now = (
+            is_open(settings, route.line, now)
+            if route.line
+            else any(is_open(settings, each, now) for each in LINES)
+        )
+        call, created = await open_call(
             db,
             cipher,
             call_sid=_field(form, "CallSid"),
@@ -100,25 +107,20 @@ class VoiceWebhooks(Controller):
             line=line,
             to_number=to_number,
             caller=_field(form, "From"),
+            status=CallStatus.IN_MENU if open_now else CallStatus.RECORDING,
+            outcome=None if open_now else CallOutcome.OUT_OF_HOURS,
+            now=now,
         )
-        # A main-menu number is open while any line is: the caller's choice picks the line.
-        open_now = (
-            is_open(settings, route.line, utcnow())
-            if route.line
-            else any(is_open(settings, each, utcnow()) for each in LINES)
-        )
-        if call.status == CallStatus.RINGING and not open_now:
-            await advance(
-                db, call.call_sid, CallStatus.RECORDING, lambda _r: {"outcome": CallOutcome.OUT_OF_HOURS}
-            )
+        if created:
             await db.commit()
-            return _xml(twiml.closed_for_voicemail(settings))
-        if call.status in (CallStatus.RINGING, CallStatus.IN_MENU):
-            # A retried request replays the menu.
-            await advance(db, call.call_sid, CallStatus.IN_MENU)
+        elif call.status == CallStatus.RINGING:  # the row came from a status callback that ran ahead
+            extra = {} if open_now else {"outcome": CallOutcome.OUT_OF_HOURS}
+            target = CallStatus.IN_MENU if open_now else CallStatus.RECORDING
+            call = await advance(db, call.call_sid, target, lambda _row: extra) or call
             await db.commit()
+        # A retried request (Twilio's, on a timeout) is answered as the first was.
+        if call.status == CallStatus.IN_MENU:
             return _xml(twiml.menu(settings, greet=True, recording_notice=records_line(settings, line)))
-        await db.commit()
         if call.status == CallStatus.RECORDING:
             return _xml(twiml.voicemail(settings, out_of_hours=call.outcome == CallOutcome.OUT_OF_HOURS))
         return _xml(twiml.hang_up())
