@@ -198,3 +198,48 @@ async def test_two_dispatchers_at_once_never_offer_one_call_twice_nor_one_operat
     assert len({o.voice_call_id for o in offers}) == 2
     assert len({o.operator_id for o in offers}) == 2
     assert {o.leg_sid for o in offers} == {c.sid for c in fake_twilio.calls}
+
+
+async def test_the_safety_net_sends_overdue_calls_to_voicemail_and_offers_the_others(
+    twilio_settings, fake_twilio, engine
+):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from core.db import utcnow
+    from hotline.voice_dispatch import sweep
+    from tests.conftest import make_user
+
+    settings = voice_settings(twilio_settings)
+    cipher = FieldCipher(settings.data_key)
+    maker = create_sessionmaker(engine)
+    operator = await make_user(engine, "operator")
+    async with maker() as session:
+        for sid in ("CA" + "1" * 32, "CA" + "2" * 32):
+            await open_call(
+                session, cipher, call_sid=sid, unit_id=1, line="12355", to_number=NUMBER_12355, caller=CALLER
+            )
+        overdue = utcnow() - timedelta(seconds=settings.voice_voicemail_wait_seconds + 1)
+        await session.exec(update(VoiceCall).values(status=CallStatus.QUEUED, queued_at=utcnow()))
+        await session.exec(
+            update(VoiceCall).where(VoiceCall.call_sid == "CA" + "1" * 32).values(queued_at=overdue)
+        )
+        session.add(
+            OperatorDuty(
+                staff_user_id=operator.id,
+                state=DutyState.AVAILABLE,
+                answer_phone_ciphertext=cipher.encrypt(OPERATOR_PHONE, context=VOICE_ANSWER_PHONE),
+            )
+        )
+        await session.commit()
+    api = TwilioVoice(settings)
+    try:
+        assert await sweep(maker, settings, cipher, api) == 1
+    finally:
+        await api.aclose()
+
+    async with maker() as session:
+        states = dict((await session.exec(select(VoiceCall.call_sid, VoiceCall.status))).all())
+    assert states == {"CA" + "1" * 32: CallStatus.RECORDING, "CA" + "2" * 32: CallStatus.OFFERED}
+    assert [leg.to for leg in fake_twilio.calls] == [OPERATOR_PHONE]
