@@ -42,6 +42,7 @@ from notifications.twilio_signature import refuse, verified_form
 __all__ = ["VoiceWebhooks"]
 
 IN_CONVERSATION = (CallStatus.QUEUED, CallStatus.OFFERED)
+MENU_STATUSES = (CallStatus.RINGING, CallStatus.IN_MENU)  # where a menu choice may still move a call
 
 
 def _xml(body: str) -> Response[str]:
@@ -135,8 +136,10 @@ class VoiceWebhooks(Controller):
         call = await find_call(db, _field(form, "CallSid"))
         if call is None:
             return _xml(twiml.hang_up())
-        if call.status == CallStatus.QUEUED:  # a retry: back into the queue it is in
+        if call.status in (CallStatus.QUEUED, CallStatus.OFFERED):  # a retry: the queue it is in
             return _xml(twiml.to_queue(settings, call.line, call.crisis, recording_notice=False))
+        if call.status not in MENU_STATUSES:  # a retry after the call moved on
+            return _xml(twiml.hang_up())
         choice = menu_choices(settings).get(_field(form, "Digits"))  # none or unknown: an operator
         route = route_number(settings, call.to_number)
         line = line_for_choice(settings, route, choice)
@@ -151,6 +154,7 @@ class VoiceWebhooks(Controller):
                     "line": line,
                     "menu_choice": choice and choice.code,
                 },
+                only_if=lambda row: row.status in MENU_STATUSES,
             )
             await db.commit()
             return _xml(twiml.closed_for_voicemail(settings) if moved else twiml.hang_up())
@@ -165,6 +169,7 @@ class VoiceWebhooks(Controller):
                 "crisis": crisis,
                 "queued_at": row.queued_at or now,
             },
+            only_if=lambda row: row.status in MENU_STATUSES,
         )
         await db.commit()
         if moved is None:

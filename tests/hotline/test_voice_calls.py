@@ -105,6 +105,9 @@ async def test_full_call_menu_queue_offer_whisper_bridge_completed(voice_world):
     assert leg.status_callback.startswith(VOICE + "/offer/status?offer=")
     assert set(leg.status_callback_events) == {"initiated", "ringing", "answered", "completed"}
     assert (await voice_world.duty(operator)).state == DutyState.BUSY
+    # Twilio retrying the menu request while the operator's phone rings changes nothing.
+    assert twiml(await call.press("2")).find("Enqueue").text == "12355-crisis"
+    assert (await call.row()).status == CallStatus.OFFERED
 
     # The hold music says where the caller is.
     hold = twiml(await call.wait_loop())
