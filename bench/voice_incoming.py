@@ -250,20 +250,21 @@ def _report(result: dict[str, Any]) -> str:
 # restated with each run because the figures above only make sense beside it.
 COSTS = """## What costs the most
 
-- **The database transaction, while a pooled connection is held.** A new call is one
-  `INSERT … ON CONFLICT DO NOTHING … RETURNING id` (the menu-or-voicemail decision is made before, so the
-  row is written in its final first state), but around it the connection checkout pings (`pool_pre_ping`),
-  then BEGIN and COMMIT: four round trips per request. The pool has 20 connections
-  (`core.db.create_engine`); with 100 requests in flight, throughput is about 20 ÷ the time a request
-  holds its connection, and on a machine whose load average is several times its core count, each round
-  trip to a PostgreSQL backend that also waits for a core takes milliseconds, not tenths. The first
-  version read the row back and moved it with a second conditional UPDATE (eight round trips); runs of
-  either version on this shared machine gave 45–101 RPS depending on its load, so the gain cannot be told
-  apart from the noise: both the app and PostgreSQL are starved of CPU.
-- **Framework work per request** (no single hot spot): Litestar's middleware stack (session and CSRF
-  middleware run for webhook paths too, though they exempt them), dependency injection of the session,
-  SQLAlchemy statement compilation and ORM object construction. `/health`, which touches no database,
-  already runs at a fraction of the bare app's rate in the same run.
+- **CPU time per request in the one app process.** A run at 20 connections instead of 100 (same
+  machine, minutes apart: 69 RPS, p50 298 ms, p99 596 ms) gives no more throughput than at 100, so the
+  limit is not queueing for the 20 pooled connections but the Python work of each request on one event
+  loop: about 6–8 ms of CPU per new call when profiled in-process on an idle loop (`/health`: under
+  1 ms), of which the handler's own code (signature, encryption, the statement, TwiML) is about a third
+  and the rest Litestar's middleware and dependency injection (the session middleware and CSRF run for
+  webhook paths too, though they exempt them) and SQLAlchemy's session, statement compilation and
+  commit. On this machine (load average several times its cores) the process gets well under one core.
+- **Database round trips**, fewer than they were: a new call is one `INSERT … ON CONFLICT DO NOTHING …
+  RETURNING id` (menu or voicemail decided first, so the row is written in its first state), plus the
+  checkout ping (`pool_pre_ping`), BEGIN and COMMIT. The first version read the row back and moved it
+  with a second conditional UPDATE (eight round trips); runs of either version here gave 45–101 RPS
+  depending on the machine's load, so that gain cannot be told apart from the noise.
+- **What would help**: more uvicorn workers (`--workers`, with Redis) to use both cores, and a leaner
+  path for webhooks (no session/CSRF middleware on `/webhooks`), measured on an idle machine.
 - **Cheap**: the signature check (one HMAC-SHA1 over the URL and sorted fields), the phone's AES-GCM
   encryption and blind index, the opening-hours check, and building the TwiML (about 1 ms).
 """
