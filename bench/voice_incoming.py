@@ -254,10 +254,11 @@ COSTS = """## What costs the most
   machine, minutes apart: 69 RPS, p50 298 ms, p99 596 ms) gives no more throughput than at 100, so the
   limit is not queueing for the 20 pooled connections but the Python work of each request on one event
   loop: about 6–8 ms of CPU per new call when profiled in-process on an idle loop (`/health`: under
-  1 ms), of which the handler's own code (signature, encryption, the statement, TwiML) is about a third
-  and the rest Litestar's middleware and dependency injection (the session middleware and CSRF run for
-  webhook paths too, though they exempt them) and SQLAlchemy's session, statement compilation and
-  commit. On this machine (load average several times its cores) the process gets well under one core.
+  1 ms), of which the handler's own code (signature, encryption, the statement, TwiML) is a minor part
+  (about 15 % of the profile) and the rest Litestar's middleware and dependency injection (the
+  session middleware and CSRF run for webhook paths too, though they exempt them) and SQLAlchemy's
+  session, statement compilation and commit. On this machine (load average several times its cores)
+  the process gets well under one core.
 - **Database round trips**, fewer than they were: a new call is one `INSERT … ON CONFLICT DO NOTHING …
   RETURNING id` (menu or voicemail decided first, so the row is written in its first state), plus the
   checkout ping (`pool_pre_ping`), BEGIN and COMMIT. The first version read the row back and moved it
