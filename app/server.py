@@ -35,6 +35,7 @@ from core.security import CSRF_REFUSAL_DETAIL, AccountSetupRequired, LoginSessio
 from core.settings import PROJECT_ROOT, Settings
 from core.templating import create_template_config
 from hotline.red_alerts import RedAlertWatch
+from hotline.voice_runtime import VoiceRuntime
 from notifications.runtime import NotificationRuntime
 from notifications.sms import SmsSender
 
@@ -207,13 +208,16 @@ def create_app(
     notifications: NotificationRuntime = notification_runtime(settings, sessionmaker, cipher, sms_sender)
     # Embedded mode has no worker to run the lights check on a clock: the web process does.
     red_alerts = RedAlertWatch(sessionmaker, settings, cipher) if notifications.embedded else None
+    voice = VoiceRuntime(sessionmaker, settings, cipher, run_sweep=notifications.embedded)
 
     async def on_startup(app: Litestar) -> None:
         await notifications.start()
         if red_alerts is not None:
             red_alerts.start()
+        voice.start()
 
     async def on_shutdown(app: Litestar) -> None:
+        await voice.stop()
         if red_alerts is not None:
             await red_alerts.stop()
         await notifications.stop()
@@ -231,6 +235,7 @@ def create_app(
                 "cipher": cipher,
                 "notifications": notifications,
                 "red_alerts": red_alerts,
+                "voice": voice,
             }
         ),
         dependencies={

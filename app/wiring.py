@@ -21,27 +21,34 @@ from core.settings import Settings
 from hotline.red_alerts import alert_newly_red
 from hotline.routes import router as hotline_router
 from hotline.supervision_routes import router as supervision_router
+from hotline.voice_callback_routes import CallbackPages
+from hotline.voice_dispatch import sweep as voice_sweep
 from hotline.voice_routes import router as voice_console_router
+from hotline.voice_webhooks import VoiceWebhooks
 from notifications.jobs import SmsJobDeps
 from notifications.outbox import SendChecks
 from notifications.routes import router as notifications_router
 from notifications.runtime import NotificationRuntime, build_runtime
 from notifications.sms import SmsSender
+from notifications.voice_calls_api import build_voice_api
 from notifications.worker import SmsWorker
 from notifications.worker import worker_settings as notifications_worker_settings
 
 __all__ = [
     "LIGHTS_JOB",
+    "VOICE_SWEEP_JOB",
     "check_lights",
     "cron_jobs",
     "notification_runtime",
     "route_handlers",
     "send_checks",
     "sms_worker",
+    "sweep_voice_queue",
     "worker_settings",
 ]
 
 LIGHTS_JOB = "check_lights"
+VOICE_SWEEP_JOB = "sweep_voice_queue"
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
@@ -58,6 +65,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         booking_router,
         notifications_router,
         voice_console_router,
+        VoiceWebhooks,
+        CallbackPages,
     ]
 
 
@@ -85,6 +94,18 @@ async def check_lights(ctx: dict[str, Any]) -> int:
     return await alert_newly_red(deps.sessionmaker, deps.settings, deps.cipher)
 
 
+async def sweep_voice_queue(ctx: dict[str, Any]) -> int:
+    """The worker's safety net for the voice queue (hotline.voice_dispatch.sweep): waiting calls offered,
+    calls past the voicemail wait sent there, even when an event was missed."""
+    deps: SmsJobDeps = ctx["sms"]
+    api = build_voice_api(deps.settings)
+    try:
+        return await voice_sweep(deps.sessionmaker, deps.settings, deps.cipher, api)
+    finally:
+        if api is not None:
+            await api.aclose()
+
+
 def _every(seconds: int) -> dict[str, set[int]]:
     """arq's cron fields for "every `seconds`": seconds within a minute below 60, else minutes within an
     hour (an interval that does not divide the minute or hour is rounded to one that does)."""
@@ -105,7 +126,13 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
             run_at_startup=True,
             timeout=max(settings.lights_check_seconds, 60),
             **_every(settings.lights_check_seconds),  # type: ignore[arg-type]
-        )
+        ),
+        cron(
+            sweep_voice_queue,
+            name=VOICE_SWEEP_JOB,
+            timeout=max(settings.voice_sweep_seconds, 60),
+            **_every(settings.voice_sweep_seconds),  # type: ignore[arg-type]
+        ),
     ]
 
 

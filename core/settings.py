@@ -196,6 +196,51 @@ class Settings:
         env="SCREEN_POP_STREAM_SECONDS",
         help="seconds one screen-pop event stream of the phone-duty page lasts; the browser then reopens it",
     )
+    # Voice intake (hotline.voice_*): Twilio numbers, hours and prompts.
+    voice_numbers: str = _setting(
+        "",
+        env="VOICE_NUMBERS",
+        help="our Twilio numbers: `+86571…=12355@1,+86571…=family_edu@3,+86571…=@1` (number=line@unit id; "
+        "no line: the main menu chooses it)",
+    )
+    voice_hours: str = _setting(
+        "12355=mon-sun 00:00-24:00,hol 00:00-24:00;family_edu=mon-fri 09:00-21:00,sat-sun 09:00-17:00",
+        env="VOICE_HOURS",
+        help="opening hours per line and weekday (`line=days HH:MM-HH:MM,…;…`); `hol` names statutory "
+        "holidays (chinesecalendar), closed unless listed",
+    )
+    voice_default_line: str = _setting(
+        "12355", env="VOICE_DEFAULT_LINE", help="the line of a main-menu call whose caller chose none"
+    )
+    voice_say_language: str = _setting("cmn-CN", env="VOICE_SAY_LANGUAGE", help="`<Say>` language")
+    voice_say_voice: str = _setting("Polly.Zhiyu", env="VOICE_SAY_VOICE", help="`<Say>` voice (Mandarin)")
+    voice_greeting_url: str = _setting(
+        "", env="VOICE_GREETING_URL", help="audio file `<Play>`ed as the greeting; empty: spoken by `<Say>`"
+    )
+    voice_crisis_digit: str = _setting(
+        "2", env="VOICE_CRISIS_DIGIT", help="the menu digit for a child's safety: front of the queue"
+    )
+    voice_voicemail_wait_seconds: int = _setting(
+        120,
+        env="VOICE_VOICEMAIL_WAIT_SECONDS",
+        help="seconds a caller waits in the queue (nobody on duty, nobody answering) before voicemail",
+    )
+    voice_ring_seconds: int = _setting(
+        20, env="VOICE_RING_SECONDS", help="seconds an operator's phone rings before the next operator's"
+    )
+    voice_recording_lines: str = _setting(
+        "",
+        env="VOICE_RECORDING_LINES",
+        help="lines whose conversations are recorded (comma-separated; callers hear a notice first)",
+    )
+    voice_callback_hours: int = _setting(
+        4, env="VOICE_CALLBACK_HOURS", help="hours after a voicemail or abandoned call its callback is due"
+    )
+    voice_sweep_seconds: int = _setting(
+        15,
+        env="VOICE_SWEEP_SECONDS",
+        help="how often the safety net offers waiting calls and sends overdue ones to voicemail",
+    )
 
     @property
     def embedded_jobs(self) -> bool:

@@ -20,10 +20,10 @@ from core.settings import SettingsDep
 from hotline.intake import CallIntake, call_intake_from_form
 from hotline.page_helpers import StaffRequest, hotline_staff_only, page_helpers
 from hotline.routes import call_form_context
-from hotline.voice_dispatch_hook import dispatch_waiting_calls
 from hotline.voice_duty import DUTY_ACTS, DutyAct, change_duty, duty_lines, duty_view
 from hotline.voice_logging import log_voice_call, loggable_voice_call, voice_facts
 from hotline.voice_models import DutyState
+from hotline.voice_runtime import voice_runtime
 from hotline.voice_screen import (
     MENU_CHOICES,
     CallToLog,
@@ -117,12 +117,11 @@ class VoiceConsolePages(Controller):
                 request, db, cipher, error=gettext(exc.message), status_code=exc.status_code
             )
         if state == DutyState.AVAILABLE:
-            await dispatch_waiting_calls(
-                settings=settings,
-                sessionmaker=request.app.state.sessionmaker,
-                cipher=cipher,
-                lines=duty_lines(request.user),
-            )
+            # Calls already waiting are offered now (after the commit, so the dispatcher sees this
+            # operator available), not only when the next call arrives.
+            runtime = voice_runtime(request)
+            for line in duty_lines(request.user):
+                runtime.kick(line)
         return Redirect(request.app.route_reverse("hotline:voice"), status_code=303)
 
     @get("/screen-pop/events", name="hotline:voice_events")

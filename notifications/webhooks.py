@@ -1,8 +1,7 @@
 """Twilio's calls to us: delivery status callbacks and inbound SMS (STOP / START), signature-checked.
 
-Every request must carry a valid X-Twilio-Signature, computed by Twilio over the public URL it called
-and the posted fields with our auth token. Anything else gets 403 and changes nothing. The public URL is
-rebuilt from the configured base URL, not the Host header, which a proxy may rewrite.
+Every request must carry a valid X-Twilio-Signature (notifications.twilio_signature, shared with the
+voice webhooks); anything else gets 403 and changes nothing.
 """
 
 from __future__ import annotations
@@ -11,17 +10,15 @@ import logging
 from typing import Any
 
 from litestar import Controller, Request, post
-from litestar.datastructures import FormMultiDict
 from litestar.response import Response
-from twilio.request_validator import RequestValidator
 
 from core.db import DbSession
-from core.i18n import N_, gettext
 from core.privacy import CipherDep, mask_phone, phone_index
 from core.security import csrf_exempt
-from core.settings import Settings, SettingsDep
+from core.settings import SettingsDep
 from notifications.delivery import OUTBOX_ID_PARAM, apply_delivery_status
 from notifications.opt_out import record_opt_out, remove_opt_out
+from notifications.twilio_signature import refuse, verified_form
 
 __all__ = ["INBOUND_PATH", "TwilioWebhooks", "keyword_action"]
 
@@ -30,7 +27,6 @@ log = logging.getLogger(__name__)
 WEBHOOKS_PATH = "/webhooks/twilio"
 INBOUND_PATH = WEBHOOKS_PATH + "/sms-inbound"  # configured on the Twilio number
 # notifications.delivery.STATUS_CALLBACK_PATH names the other one, given to Twilio with each SMS.
-SIGNATURE_HEADER = "X-Twilio-Signature"
 
 # Twilio's standard opt-out words, plus what mainland senders print on their texts: 退订, TD ("回TD退订"),
 # T ("回T退订") and R ("拒收请回复R", required on promotional texts).
@@ -38,9 +34,6 @@ STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT
 START_WORDS = frozenset({"START", "UNSTOP"})
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-
-_FORBIDDEN = N_("Twilio signature missing or invalid: this request was not made by Twilio.")
-_NOT_CONFIGURED = N_("Twilio webhooks are not configured on this server.")
 
 
 def keyword_action(body: str) -> str | None:
@@ -52,32 +45,6 @@ def keyword_action(body: str) -> str | None:
     if word in START_WORDS:
         return "start"
     return None
-
-
-def public_url(settings: Settings, request: Request[Any, Any, Any]) -> str:
-    query = request.url.query
-    return settings.public_base_url + request.url.path + (f"?{query}" if query else "")
-
-
-async def _verified_form(request: Request[Any, Any, Any], settings: Settings) -> FormMultiDict | str:
-    """The posted fields if Twilio signed them, else the reason (a message id) to refuse."""
-    if not settings.twilio_auth_token:
-        # With no token, an empty HMAC key would let anyone compute a "valid" signature.
-        return _NOT_CONFIGURED
-    signature = request.headers.get(SIGNATURE_HEADER)
-    form = await request.form()
-    if not signature:
-        return _FORBIDDEN
-    if not RequestValidator(settings.twilio_auth_token).validate(
-        public_url(settings, request), form, signature
-    ):
-        return _FORBIDDEN
-    return form
-
-
-def _refuse(request: Request[Any, Any, Any], reason: str) -> Response[dict[str, str]]:
-    log.warning("refused unsigned or forged Twilio webhook on %s", request.url.path)
-    return Response({"detail": gettext(reason)}, status_code=403)
 
 
 class TwilioWebhooks(Controller):
@@ -93,9 +60,9 @@ class TwilioWebhooks(Controller):
     async def sms_status_callback(
         self, request: Request[Any, Any, Any], db: DbSession, settings: SettingsDep
     ) -> Response[Any]:
-        form = await _verified_form(request, settings)
+        form = await verified_form(request, settings)
         if isinstance(form, str):
-            return _refuse(request, form)
+            return refuse(request, form)
         raw_id = request.query_params.get(OUTBOX_ID_PARAM)
         changed = await apply_delivery_status(
             db,
@@ -112,9 +79,9 @@ class TwilioWebhooks(Controller):
     async def sms_inbound(
         self, request: Request[Any, Any, Any], db: DbSession, settings: SettingsDep, cipher: CipherDep
     ) -> Response[Any]:
-        form = await _verified_form(request, settings)
+        form = await verified_form(request, settings)
         if isinstance(form, str):
-            return _refuse(request, form)
+            return refuse(request, form)
         sender = str(form.get("From") or "")
         action = keyword_action(str(form.get("Body") or ""))
         if sender and action == "stop":

@@ -180,6 +180,7 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
     expert = await add_expert(engine, name="西湖 王老师", unit_id=units["west"])
     work = await _west_case_work(engine, number, units["west"], west_operator.id)
     work["voice_call"] = await _west_voice_call(engine, app.state.cipher, units["west"], west_operator.id)
+    west_call = await _west_voicemail(engine, app.state.cipher, units["west"])  # a voicemail to call back
     before = await _west_state(engine, number, expert.id, west_operator.id)
     secrets_of_west = [
         number,
@@ -203,6 +204,7 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
         "alert_id": str(work["alert"]),
         "act": "note",
         "voice_call_id": str(work["voice_call"]),
+        "call_id": str(west_call),
     }
     routes = [(p, m) for p, m, guards in _routes(app) if guards and not _is_public(p)]
     assert len(routes) >= 25
@@ -229,6 +231,7 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
                 assert leaked == [], (*where, leaked)
     assert walked >= 5 * 25
     assert await _west_state(engine, number, expert.id, west_operator.id) == before
+    assert await _west_voice_call_untouched(engine, west_call)
 
 
 async def _west_voice_call(engine, cipher, unit_id: int, operator_id: int) -> int:
@@ -321,3 +324,31 @@ async def _west_state(engine, number: str, expert_id: int, user_id: int) -> tupl
         query = "SELECT " + ", ".join(f"({part})" for part in parts)
         row = await conn.execute(text(query), {"n": number, "e": expert_id, "u": user_id})
         return tuple(row.one())
+
+
+async def _west_voicemail(engine, cipher, unit_id: int) -> int:
+    """A voicemail from PHONE to west's number, due for a call back (hotline.voice_callbacks)."""
+    from core.db import utcnow
+    from hotline.voice_models import VoiceCall
+    from hotline.voice_records import open_call
+
+    async with create_sessionmaker(engine)() as session:
+        call, _ = await open_call(
+            session, cipher, call_sid="CA" + "f" * 32, unit_id=unit_id, line="12355",
+            to_number="+8657112355000", caller=PHONE,
+        )  # fmt: skip
+        row = await session.get(VoiceCall, call.id)
+        assert row is not None
+        row.voicemail_sid, row.voicemail_seconds, row.callback_due_at = "RE" + "f" * 32, 20, utcnow()
+        session.add(row)
+        await session.commit()
+        assert call.id is not None
+        return call.id
+
+
+async def _west_voice_call_untouched(engine, call_id: int) -> bool:
+    from hotline.voice_models import VoiceCall
+
+    async with create_sessionmaker(engine)() as session:
+        row = await session.get(VoiceCall, call_id)
+        return row is not None and row.callback_done_at is None and row.callback_by_id is None

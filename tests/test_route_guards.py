@@ -46,6 +46,19 @@ PUBLIC = {
     "/r/{token:str}/acknowledge": "the agency signs for it: the secret referral token is the credential",
     "/r/{token:str}/feedback": "the agency reports back: the secret referral token is the credential",
     "/r/{token:str}/decline": "the agency declines a referral: the secret referral token is the credential",
+    "/webhooks/twilio/voice/incoming": "Twilio's request signature is the credential",
+    "/webhooks/twilio/voice/menu": "Twilio's request signature is the credential",
+    "/webhooks/twilio/voice/wait": "Twilio's request signature is the credential",
+    "/webhooks/twilio/voice/queue-exit": "Twilio's request signature is the credential",
+    "/webhooks/twilio/voice/voicemail-done": "Twilio's request signature is the credential",
+    "/webhooks/twilio/voice/voicemail-recording": "Twilio's request signature is the credential",
+    "/webhooks/twilio/voice/status": "Twilio's request signature is the credential",
+    "/webhooks/twilio/voice/offer/whisper": "Twilio's request signature is the credential",
+    "/webhooks/twilio/voice/offer/connect": "Twilio's request signature is the credential",
+    "/webhooks/twilio/voice/offer/status": "Twilio's request signature is the credential",
+    "/webhooks/twilio/voice/recording": "Twilio's request signature is the credential",
+    "/webhooks/twilio/voice/callback/bridge": "Twilio's request signature is the credential",
+    "/webhooks/twilio/voice/callback/status": "Twilio's request signature is the credential",
 }
 PUBLIC_PREFIXES = ("/schema",)  # the OpenAPI description: route shapes, no data
 

@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 
 from core.db import utcnow
 
-__all__ = ["FakeTwilio", "RecordedMessage"]
+__all__ = ["FakeTwilio", "RecordedCall", "RecordedMessage"]
 
 API_VERSION = "2010-04-01"
 Mode = Literal["ok", "outage", "opted_out", "invalid_number"]
@@ -46,6 +46,20 @@ class RecordedMessage:
 
 
 @dataclass
+class RecordedCall:
+    """An outbound call we asked Twilio to place (Calls create), or a change asked of one (update)."""
+
+    sid: str
+    to: str
+    from_: str
+    url: str
+    status_callback: str | None
+    status_callback_events: list[str]
+    timeout: str | None
+    account_sid: str
+
+
+@dataclass
 class FakeTwilio:
     account_sid: str = "AC" + "0123456789abcdef" * 2
     auth_token: str = "fake-twilio-auth-token"
@@ -55,6 +69,8 @@ class FakeTwilio:
     requests: int = 0  # message creations asked for (POST)
     list_requests: int = 0  # list pages asked for (GET)
     refused: int = 0  # calls answered with the outage's error
+    calls: list[RecordedCall] = field(default_factory=list)  # outbound calls placed (Calls create)
+    call_updates: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (CallSid, fields)
     _runner: web.AppRunner | None = None
     _port: int = 0
     _holds: int = 0
@@ -92,6 +108,9 @@ class FakeTwilio:
         messages_path = f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json"
         app.router.add_post(messages_path, self._create_message)
         app.router.add_get(messages_path, self._list_messages)
+        calls_path = f"/{API_VERSION}/Accounts/{{account_sid}}/Calls"
+        app.router.add_post(calls_path + ".json", self._create_call)
+        app.router.add_post(calls_path + "/{call_sid}.json", self._update_call)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -185,6 +204,56 @@ class FakeTwilio:
             }
         )
 
+    async def _create_call(self, request: web.Request) -> web.Response:
+        account_sid = request.match_info["account_sid"]
+        if not self._authorised(request) or account_sid != self.account_sid:
+            return _error(401, 20003, "Authenticate")
+        if self.mode == "outage":
+            self.refused += 1
+            return _error(self.outage_status, 20500, "Service Unavailable")
+        form = await request.post()
+        to = str(form.get("To", ""))
+        if not to.startswith("+") or not ("Url" in form or "Twiml" in form):
+            return _error(400, 21205, "Url parameter is required and To must be a phone number.")
+        call = RecordedCall(
+            sid="CA" + secrets.token_hex(16),
+            to=to,
+            from_=str(form.get("From", "")),
+            url=str(form.get("Url", "")),
+            status_callback=str(form["StatusCallback"]) if "StatusCallback" in form else None,
+            status_callback_events=[str(event) for event in form.getall("StatusCallbackEvent", [])],
+            timeout=str(form["Timeout"]) if "Timeout" in form else None,
+            account_sid=account_sid,
+        )
+        self.calls.append(call)
+        return web.json_response(_call_resource(call, status="queued"), status=201)
+
+    async def _update_call(self, request: web.Request) -> web.Response:
+        if not self._authorised(request) or request.match_info["account_sid"] != self.account_sid:
+            return _error(401, 20003, "Authenticate")
+        form = await request.post()
+        self.call_updates.append((request.match_info["call_sid"], {k: str(v) for k, v in form.items()}))
+        return web.json_response({"sid": request.match_info["call_sid"], "status": "in-progress"})
+
+    def voice_params(self, call_sid: str, *, from_: str, to: str, **fields: str) -> dict[str, str]:
+        """The fields Twilio posts with every voice webhook of a call, plus `fields`."""
+        return {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": call_sid,
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+            "From": from_,
+            "To": to,
+            **fields,
+        }
+
+    async def post_voice(
+        self, client: _Poster, url: str, call_sid: str, *, from_: str, to: str, **fields: str
+    ) -> Any:
+        """POST one of a call's voice webhooks (incoming, menu digits, wait, status…), signed."""
+        return await self.post_signed(client, url, self.voice_params(call_sid, from_=from_, to=to, **fields))
+
     async def post_status_callback(
         self, client: _Poster, message: RecordedMessage, status: str, *, error_code: str | None = None
     ) -> Any:
@@ -234,6 +303,40 @@ def _error(status: int, code: int, message: str) -> web.Response:
         },
         status=status,
     )
+
+
+def _call_resource(call: RecordedCall, *, status: str) -> dict[str, Any]:
+    path = f"/{API_VERSION}/Accounts/{call.account_sid}/Calls/{call.sid}"
+    created = format_datetime(utcnow())
+    return {
+        "account_sid": call.account_sid,
+        "annotation": None,
+        "answered_by": None,
+        "api_version": API_VERSION,
+        "caller_name": None,
+        "date_created": created,
+        "date_updated": created,
+        "direction": "outbound-api",
+        "duration": None,
+        "end_time": None,
+        "forwarded_from": None,
+        "from": call.from_,
+        "from_formatted": call.from_,
+        "group_sid": None,
+        "parent_call_sid": None,
+        "phone_number_sid": None,
+        "price": None,
+        "price_unit": "USD",
+        "queue_time": "0",
+        "sid": call.sid,
+        "start_time": None,
+        "status": status,
+        "subresource_uris": {},
+        "to": call.to,
+        "to_formatted": call.to,
+        "trunk_sid": None,
+        "uri": f"{path}.json",
+    }
 
 
 def _message_resource(message: RecordedMessage, *, status: str) -> dict[str, Any]:

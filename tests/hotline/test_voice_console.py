@@ -14,7 +14,6 @@ from core.accounts import Role
 from core.db import create_sessionmaker, utcnow
 from core.privacy import FieldCipher
 from core.units import DEFAULT_UNIT_ID, UnitKind, create_unit
-from hotline import voice_dispatch_hook
 from hotline.cipher_contexts import VOICE_ANSWER_PHONE
 from hotline.models import Call
 from hotline.voice_models import CallOutcome, CallStatus, DutyState, OperatorDuty
@@ -23,6 +22,7 @@ from tests.conftest import log_in, post_form
 from tests.hotline.calls import PHONE, a_call, count_rows
 from tests.hotline.casework_rows import a_case
 from tests.hotline.voice_rows import a_voice_call, ago, read_call, set_call
+from tests.hotline.voice_world import open_world, voice_settings
 
 
 async def _duty(engine, user_id: int) -> OperatorDuty | None:
@@ -47,12 +47,12 @@ async def _sibling_unit(engine) -> int:
 
 
 async def test_an_operator_goes_on_duty_pauses_resumes_and_goes_off(client, engine, settings, monkeypatch):
-    dispatched: list[tuple[str, ...]] = []
+    dispatched: list[str] = []
 
-    async def record(**kwargs):
-        dispatched.append(tuple(kwargs["lines"]))
+    def record(runtime, line):
+        dispatched.append(line)
 
-    monkeypatch.setattr("hotline.voice_routes.dispatch_waiting_calls", record)
+    monkeypatch.setattr("hotline.voice_runtime.VoiceRuntime.kick", record)
     operator = await log_in(client, engine, Role.OPERATOR)
     page = await client.get("/hotline/voice/")
     assert page.status_code == 200 and 'data-duty="off"' in page.text
@@ -66,7 +66,7 @@ async def test_an_operator_goes_on_duty_pauses_resumes_and_goes_off(client, engi
     assert "8765" not in (duty.answer_phone_ciphertext or "")
     cipher = FieldCipher(settings.data_key)
     assert cipher.decrypt(duty.answer_phone_ciphertext or "", context=VOICE_ANSWER_PHONE) == "+8657187654321"
-    assert dispatched == [("12355", "family_edu")]  # every line: this operator is limited to none
+    assert dispatched == ["12355", "family_edu"]  # every line: this operator is limited to none
 
     paused = await post_form(client, "/hotline/voice/duty/pause", {})
     assert 'data-duty="paused"' in paused.text
@@ -75,7 +75,7 @@ async def test_an_operator_goes_on_duty_pauses_resumes_and_goes_off(client, engi
     assert 'data-duty="available"' in resumed.text
     after_resume = await _duty(engine, operator.id)
     assert after_resume.idle_since is not None and after_resume.idle_since >= duty.idle_since
-    assert len(dispatched) == 2
+    assert dispatched == ["12355", "family_edu"] * 2  # on duty, then resumed: every line both times
 
     off = await post_form(client, "/hotline/voice/duty/off", {})
     assert 'data-duty="off"' in off.text
@@ -142,28 +142,40 @@ async def test_duty_needs_a_csrf_token(client, engine):
 
 
 async def test_a_line_limited_operator_is_on_duty_for_their_line_only(client, engine, monkeypatch):
-    dispatched: list[tuple[str, ...]] = []
+    dispatched: list[str] = []
 
-    async def record(**kwargs):
-        dispatched.append(tuple(kwargs["lines"]))
+    def record(runtime, line):
+        dispatched.append(line)
 
-    monkeypatch.setattr("hotline.voice_routes.dispatch_waiting_calls", record)
+    monkeypatch.setattr("hotline.voice_runtime.VoiceRuntime.kick", record)
     operator = await log_in(client, engine, Role.OPERATOR)
     async with create_sessionmaker(engine)() as session:
         await session.exec(text(f"UPDATE staff_user SET line = 'family_edu' WHERE id = {operator.id}"))  # noqa: S608
         await session.commit()
     await post_form(client, "/hotline/voice/duty/on", {"answer_phone": "13912345678"})
-    assert dispatched == [("family_edu",)]
+    assert dispatched == ["family_edu"]
 
 
-async def test_the_dispatch_hook_is_a_harmless_call_site_until_merge(settings, engine):
-    # The marked call site exists and does nothing on its own (voice-core's dispatcher is wired at merge).
-    await voice_dispatch_hook.dispatch_waiting_calls(
-        settings=settings,
-        sessionmaker=create_sessionmaker(engine),
-        cipher=FieldCipher(settings.data_key),
-        lines=("12355",),
-    )
+async def test_going_on_duty_offers_a_call_already_waiting(twilio_settings, fake_twilio, engine):
+    # A caller waits with nobody on duty; the operator who goes on duty from the console is rung at once
+    # (the console kicks the dispatcher after its commit), not only when the next call arrives.
+    async with open_world(voice_settings(twilio_settings), fake_twilio, engine) as world:
+        call = world.call()
+        await call.incoming()
+        await call.press("0")
+        await world.settled()
+        assert world.fake.calls == [] and (await call.row()).status == CallStatus.QUEUED
+
+        operator = await log_in(world.client, engine, Role.OPERATOR)
+        on = await post_form(world.client, "/hotline/voice/duty/on", {"answer_phone": "13912345678"})
+        assert on.status_code == 200 and 'data-duty="available"' in on.text
+        await world.settled()
+
+        [leg] = world.fake.calls
+        assert leg.to == "+8613912345678"
+        row = await call.row()
+        assert (row.status, row.operator_id) == (CallStatus.OFFERED, operator.id)
+        assert (await world.duty(operator.id)).state == DutyState.BUSY
 
 
 # ---- screen-pop -----------------------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""The web process's voice side: the Twilio Calls API client, dispatch rounds started by events without
+holding up Twilio's webhook, and (embedded mode, no worker) the dispatcher's safety-net clock.
+
+Handlers reach it as `request.app.state.voice` (see `voice_runtime`). After committing a change that
+may let a call be offered (an operator going on duty, a call queued, an offer settled), call
+`runtime.kick(line)`; `line=None` dispatches every line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from litestar import Request
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from core.db import AsyncSession
+from core.privacy import FieldCipher
+from core.settings import Settings
+from hotline.taxonomy import LINES
+from hotline.voice_dispatch import dispatch_line, sweep
+from notifications.voice_calls_api import VoiceApi, build_voice_api
+
+__all__ = ["VoiceRuntime", "voice_runtime"]
+
+log = logging.getLogger(__name__)
+
+
+class VoiceRuntime:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        cipher: FieldCipher,
+        api: VoiceApi | None = None,
+        *,
+        run_sweep: bool = False,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.cipher = cipher
+        self.api = api if api is not None else build_voice_api(settings)
+        self._run_sweep = run_sweep
+        self._rounds: set[asyncio.Task[Any]] = set()
+        self._clock: asyncio.Task[None] | None = None
+
+    def kick(self, line: str | None) -> None:
+        """Start a dispatch round for `line` (every line if None) in the background."""
+        task = asyncio.get_running_loop().create_task(self._round(line), name=f"voice-dispatch-{line}")
+        self._rounds.add(task)
+        task.add_done_callback(self._rounds.discard)
+
+    async def dispatch(self, line: str | None) -> int:
+        """One dispatch round now; the offers placed."""
+        placed = 0
+        for each in [line] if line is not None else list(LINES):
+            placed += await dispatch_line(self.sessionmaker, self.settings, self.cipher, self.api, each)
+        return placed
+
+    async def _round(self, line: str | None) -> None:
+        try:
+            await self.dispatch(line)
+        except Exception:
+            log.exception("voice dispatch round failed; the safety net tries again")
+
+    @property
+    def pending(self) -> int:
+        """Dispatch rounds started and not yet finished."""
+        return len(self._rounds)
+
+    async def drain(self) -> None:
+        """Wait for the rounds started so far (tests, shutdown)."""
+        while self._rounds:
+            await asyncio.gather(*list(self._rounds), return_exceptions=True)
+
+    def start(self) -> None:
+        if self._run_sweep and self._clock is None:
+            self._clock = asyncio.get_running_loop().create_task(self._tick(), name="voice-sweep")
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.voice_sweep_seconds)
+            try:
+                await sweep(self.sessionmaker, self.settings, self.cipher, self.api)
+            except Exception:
+                log.exception("voice sweep failed; trying again in %ss", self.settings.voice_sweep_seconds)
+
+    async def stop(self) -> None:
+        clock, self._clock = self._clock, None
+        if clock is not None:
+            clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await clock
+        await self.drain()
+        if self.api is not None:
+            await self.api.aclose()
+
+
+def voice_runtime(request: Request[Any, Any, Any]) -> VoiceRuntime:
+    runtime: VoiceRuntime = request.app.state.voice
+    return runtime
