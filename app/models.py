@@ -17,8 +17,11 @@ from hotline.casework_models import (
 )
 from hotline.models import Call, CaseNumberCounter, ReferralCase
 from notifications.models import OutboxMessage, SmsOptOut
+from reports.indexes import AGGREGATION_INDEXES
+from reports.models import ReportDraft, ReportVersion
 
 __all__ = [
+    "AGGREGATION_INDEXES",
     "Agency",
     "Appointment",
     "AuditEvent",
@@ -36,6 +39,8 @@ __all__ = [
     "RecoveryCode",
     "Referral",
     "ReferralCase",
+    "ReportDraft",
+    "ReportVersion",
     "Site",
     "SmsOptOut",
     "StaffAlert",

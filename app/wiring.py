@@ -28,6 +28,7 @@ from notifications.runtime import NotificationRuntime, build_runtime
 from notifications.sms import SmsSender
 from notifications.worker import SmsWorker
 from notifications.worker import worker_settings as notifications_worker_settings
+from reports.routes import router as reports_router
 
 __all__ = [
     "LIGHTS_JOB",
@@ -56,6 +57,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         supervision_router,
         booking_router,
         notifications_router,
+        reports_router,
     ]
 
 
