@@ -102,7 +102,7 @@ def _breakdown(
     three: dict[str, dict[str, Any]], path: str, labeller: Callable[[str], str], keys: list[str] | None = None
 ) -> list[Row]:
     tables = [(_get(three[name], path) or {}) for name in PERIOD_NAMES]
-    ordered = keys or sorted(set().union(*tables), key=lambda k: -int(tables[0].get(k, 0)))
+    ordered = keys or sorted(set().union(*tables), key=lambda k: (-_count(tables[0].get(k)), k))
     return [
         Row(k, labeller(k), (tables[0].get(k, 0), tables[1].get(k, 0), tables[2].get(k, 0))) for k in ordered
     ]
@@ -117,6 +117,10 @@ def _scalars(three: dict[str, dict[str, Any]], items: list[tuple[str, str]]) -> 
         )
         for path, text in items
     ]
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) else 0
 
 
 def _vocab(kind: str) -> Callable[[str], str]:
@@ -156,7 +160,7 @@ def build_panels(three: dict[str, dict[str, Any]]) -> list[Panel]:
             _scalars(
                 three,
                 [
-                    ("calls.total", N_("Calls")),
+                    ("calls.total", N_("Calls received")),
                     ("calls.repeat_callers", N_("Repeat callers")),
                     ("calls.repeat_calls", N_("Calls from repeat callers")),
                 ],

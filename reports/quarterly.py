@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 NARRATIVE_MAX = 5000  # characters per section: a page or two each, as the reports upward run
+_NO_REPORT = N_("No such report: give a quarter, half-year or year, e.g. 2026-Q4, 2026-H2 or 2026.")
 REPORT_KINDS = (PeriodKind.QUARTER, PeriodKind.HALF_YEAR, PeriodKind.YEAR)
 
 
@@ -51,9 +52,9 @@ def report_period(code: str) -> Period:
     try:
         period = parse_period(code)
     except FormInvalid:
-        raise NotFound("No such report.") from None
+        raise NotFound(_NO_REPORT) from None
     if period.kind not in REPORT_KINDS:
-        raise NotFound("No such report.")
+        raise NotFound(_NO_REPORT)
     return period
 
 

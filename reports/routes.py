@@ -17,12 +17,12 @@ from sqlmodel import col, select
 
 from core.accounts import Role, StaffUser
 from core.audit import record_audit
-from core.db import AsyncSession, DbSession, utcnow
+from core.db import AsyncSession, DbSession, get_by_outside_id, utcnow
 from core.errors import FormInvalid, NotFound
-from core.i18n import gettext
+from core.i18n import N_, gettext
 from core.security import requires_roles
 from core.settings import Settings, SettingsDep
-from core.units import OrgUnit, get_visible, units_within
+from core.units import OrgUnit, is_visible, units_within
 from reports.exports import ReportHeading, deidentified_csv, report_xlsx
 from reports.figures import FigureScope, case_table
 from reports.models import NARRATIVE_FIELDS, ReportVersion
@@ -45,9 +45,9 @@ UnitId = Annotated[int | None, QueryParameter(ge=1, le=2**31 - 1)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _PRIVATE = {"Cache-Control": "no-store"}
 NARRATIVE_LABELS = {
-    "progress": "Work progress (工作进展)",
-    "problems": "Problems (存在问题)",
-    "plans": "Plans for the next period (下步计划)",
+    "progress": N_("Work progress (工作进展)"),
+    "problems": N_("Problems (存在问题)"),
+    "plans": N_("Plans for the next period (下步计划)"),
 }
 
 dashboard_roles = requires_roles(Role.SUPERVISOR, Role.ADMIN, Role.COORDINATOR)
@@ -65,9 +65,9 @@ def _stamp(moment: datetime, settings: Settings) -> str:
 
 async def _unit(db: AsyncSession, viewer: StaffUser, unit_id: int | None) -> OrgUnit:
     """The unit asked for, if it is the viewer's or below (else 404, as for any row outside scope)."""
-    unit = await get_visible(db, OrgUnit, unit_id or viewer.unit_id, viewer.unit_id)
-    if unit is None or unit.id is None:
-        raise NotFound("No such unit.")
+    unit = await get_by_outside_id(db, OrgUnit, unit_id or viewer.unit_id)
+    if unit is None or unit.id is None or not await is_visible(db, unit.id, viewer.unit_id):
+        raise NotFound(N_("No such unit."))
     return unit
 
 
@@ -251,7 +251,8 @@ class ReportPages(Controller):
                 actor=request.user,
             )
         except FormInvalid as exc:
-            await db.rollback()
+            await db.rollback()  # expires what the session had loaded: read the unit again
+            picked = await _unit(db, request.user, unit)
             errors = {k: gettext(v) for k, v in exc.errors.items()}
             return await _report_page(request, db, settings, picked, period, form=data, errors=errors)
         target = request.app.route_reverse("reports:quarterly", code=period.code) + _query(picked)
@@ -282,7 +283,8 @@ class ReportPages(Controller):
                 actor=request.user,
             )
         except FormInvalid as exc:
-            await db.rollback()
+            await db.rollback()  # expires what the session had loaded: read the unit again
+            picked = await _unit(db, request.user, unit)
             errors = {k: gettext(v) for k, v in exc.errors.items()}
             return await _report_page(request, db, settings, picked, period, form=data, errors=errors)
         target = request.app.route_reverse("reports:quarterly", code=period.code) + _query(picked)
@@ -334,7 +336,7 @@ async def _version(
     )
     version = found.first()
     if version is None:
-        raise NotFound("No such version of the report.")
+        raise NotFound(N_("No such version of the report."))
     return version
 
 
