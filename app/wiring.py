@@ -28,10 +28,12 @@ from notifications.runtime import NotificationRuntime, build_runtime
 from notifications.sms import SmsSender
 from notifications.worker import SmsWorker
 from notifications.worker import worker_settings as notifications_worker_settings
+from reports.reminders import remind_unsigned_reports
 from reports.routes import router as reports_router
 
 __all__ = [
     "LIGHTS_JOB",
+    "REPORT_REMINDER_JOB",
     "check_lights",
     "cron_jobs",
     "notification_runtime",
@@ -42,6 +44,7 @@ __all__ = [
 ]
 
 LIGHTS_JOB = "check_lights"
+REPORT_REMINDER_JOB = "remind_unsigned_reports"
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
@@ -85,6 +88,12 @@ async def check_lights(ctx: dict[str, Any]) -> int:
     return await alert_newly_red(deps.sessionmaker, deps.settings, deps.cipher)
 
 
+async def remind_reports(ctx: dict[str, Any]) -> int:
+    """The worker's daily job: remind supervisors of a report falling due unsigned (reports.reminders)."""
+    deps: SmsJobDeps = ctx["sms"]
+    return await remind_unsigned_reports(deps.sessionmaker, deps.settings, deps.cipher)
+
+
 def _every(seconds: int) -> dict[str, set[int]]:
     """arq's cron fields for "every `seconds`": seconds within a minute below 60, else minutes within an
     hour (an interval that does not divide the minute or hour is rounded to one that does)."""
@@ -105,7 +114,9 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
             run_at_startup=True,
             timeout=max(settings.lights_check_seconds, 60),
             **_every(settings.lights_check_seconds),  # type: ignore[arg-type]
-        )
+        ),
+        # 01:00 UTC is 09:00 in Shanghai: the reminder arrives at the start of a working day.
+        cron(remind_reports, name=REPORT_REMINDER_JOB, hour={1}, minute={0}, second={0}, run_at_startup=True),
     ]
 
 
