@@ -158,23 +158,24 @@ class _Figures:
         if self.scope.line:
             where.append(col(Call.line) == self.scope.line)
         s = self.session
-        by: dict[str, dict[str, int]] = {}
-        for name, column in (
-            ("line", Call.line),
-            ("category", Call.category),
-            ("caller_type", Call.caller_type),
-            ("urgency", Call.urgency),
-        ):
-            by[name] = await _counts(s, _grouped(col(column), *where, table=Call))
-        by["day"] = await _counts(s, _grouped(self.w.local_day(Call.received_at), *where, table=Call))
-        by["child_age_band"] = await _counts(
+        # One GROUP BY over the five codes (a few thousand combinations at most, whatever the number of
+        # calls), each breakdown then summed from those counts: one pass over the period's calls instead
+        # of five.
+        names = ("line", "category", "caller_type", "urgency", "child_age_band")
+        keys = (col(Call.line), col(Call.category), col(Call.caller_type), col(Call.urgency))
+        combined = await _rows(
             s,
-            select(col(ReferralCase.child_age_band), func.count())
+            select(*keys, col(ReferralCase.child_age_band), func.count())
             .select_from(Call)
             .join(ReferralCase, col(ReferralCase.id) == col(Call.case_id))
             .where(*where)
-            .group_by(col(ReferralCase.child_age_band)),
+            .group_by(*keys, col(ReferralCase.child_age_band)),
         )
+        by: dict[str, dict[str, int]] = {name: {} for name in names}
+        for *codes, count in combined:
+            for name, code in zip(names, codes, strict=True):
+                by[name][str(code)] = by[name].get(str(code), 0) + int(count)
+        by["day"] = await _counts(s, _grouped(self.w.local_day(Call.received_at), *where, table=Call))
         repeat = (
             select(col(Call.caller_phone_index), func.count().label("calls"))
             .where(*where, col(Call.caller_phone_index).is_not(None))
