@@ -4,6 +4,8 @@ live in reports.figures, reports.quarterly and reports.panels."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,8 +25,9 @@ from core.i18n import N_, gettext
 from core.security import requires_roles
 from core.settings import Settings, SettingsDep
 from core.units import OrgUnit, is_visible, units_within
+from hotline.form_text import written_text
 from reports.exports import ReportHeading, deidentified_csv, report_xlsx
-from reports.figures import FigureScope, case_table
+from reports.figures import FigureScope, case_table, identified_cases
 from reports.models import NARRATIVE_FIELDS, ReportVersion
 from reports.panels import PERIOD_LABELS, PERIOD_NAMES, Panel, build_panels
 from reports.periods import Period, PeriodKind, current_period, parse_period
@@ -38,7 +41,7 @@ from reports.quarterly import (
     versions_of,
 )
 
-__all__ = ["ReportPages", "router"]
+__all__ = ["IdentifiedExport", "ReportPages", "router"]
 
 StaffRequest = Request[StaffUser, Any, Any]
 UnitId = Annotated[int | None, QueryParameter(ge=1, le=2**31 - 1)]
@@ -53,6 +56,8 @@ NARRATIVE_LABELS = {
 dashboard_roles = requires_roles(Role.SUPERVISOR, Role.ADMIN, Role.COORDINATOR)
 report_roles = requires_roles(Role.SUPERVISOR, Role.ADMIN)
 supervisors_only = requires_roles(Role.SUPERVISOR)
+admins_only = requires_roles(Role.ADMIN)
+REASON_MAX = 300
 
 
 def _today(settings: Settings) -> date:
@@ -322,6 +327,96 @@ class ReportPages(Controller):
         )
 
 
+@dataclass(frozen=True)
+class IdentifiedExportForm:
+    period: str = ""
+    unit: str = ""
+    reason: str = ""
+
+
+class IdentifiedExport(Controller):
+    """An administrator's list of cases by number: only with a stated reason, audited with it, and the
+    file says who exported it, when and why. Separate path from any GET (see tests/test_api_fuzz.py)."""
+
+    path = "/reports/identified"
+    guards = (admins_only,)
+    include_in_schema = False
+
+    @post("/export", name="reports:identified_export", status_code=200)
+    async def export(
+        self,
+        request: StaffRequest,
+        db: DbSession,
+        settings: SettingsDep,
+        data: URLEncodedBody[IdentifiedExportForm],
+    ) -> Response[str]:
+        errors: dict[str, str] = {}
+        reason = written_text(
+            errors,
+            "reason",
+            data.reason,
+            max_length=REASON_MAX,
+            missing=N_("Say why the identified list is needed."),
+            too_long=N_("At most 300 characters for the reason."),
+        )
+        if errors:
+            raise FormInvalid(errors)
+        try:
+            unit_id = int(data.unit) if data.unit.strip() else None
+        except ValueError:
+            raise FormInvalid({"unit": N_("Choose a unit from the list.")}) from None
+        picked = await _unit(db, request.user, unit_id)
+        chosen = _pick_period(data.period, "", "", _today(settings))
+        rows = await identified_cases(
+            db, FigureScope(unit_id=picked.id or 0), chosen, timezone=settings.site_timezone
+        )
+        names = {u.id: u.name for u in await units_within(db, picked.path)}
+        record_audit(
+            db,
+            actor_id=request.user.id,
+            actor_label=request.user.username,
+            action="report.cases_exported",
+            object_type="unit",
+            object_id=picked.id or 0,
+            detail={"period": chosen.code, "identified": True, "reason": reason, "rows": len(rows)},
+        )
+        await db.commit()
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(
+            [
+                gettext("Exported by"),
+                request.user.display_name,
+                gettext("Exported at"),
+                _stamp(utcnow(), settings),
+            ]
+        )
+        writer.writerow([gettext("Reason"), reason])
+        writer.writerow([])
+        writer.writerow(["number", "line", "unit", "category", "risk", "status", "opened", "closed"])
+        for number, line, unit_of_case, category, risk, status, opened, closed in rows:
+            writer.writerow(
+                [
+                    number,
+                    line,
+                    names.get(unit_of_case, ""),
+                    category,
+                    risk,
+                    status,
+                    _stamp(opened, settings),
+                    _stamp(closed, settings) if closed else "",
+                ]
+            )
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                **_PRIVATE,
+                "Content-Disposition": f'attachment; filename="cases-identified-{chosen.code}.csv"',
+            },
+        )
+
+
 async def _version(
     db: AsyncSession, unit: OrgUnit, period: Period, number: int | None
 ) -> ReportVersion | None:
@@ -388,4 +483,4 @@ async def _xlsx(
     )
 
 
-router = Router(path="/", route_handlers=[ReportPages])
+router = Router(path="/", route_handlers=[ReportPages, IdentifiedExport])

@@ -153,3 +153,30 @@ async def test_the_case_table_suppresses_small_counts(client, engine):
     rows = list(csv.reader(io.StringIO(response.text)))
     assert [row[-1] for row in rows[1:]] == ["<5", "<5"]
     assert not any("T-" in cell for row in rows for cell in row)  # no case number
+
+
+async def test_identified_exports_are_for_administrators_with_a_reason(client, engine):
+    world = await units(engine)
+    staff = await make_user(engine, Role.SUPERVISOR, unit_id=world.a)
+    ids = await seed(engine, staff, world)
+    admin = await log_in(client, engine, Role.ADMIN, unit_id=world.a)
+    url = "/reports/identified/export"
+    form = {"period": "2026-Q3", "unit": str(world.a)}
+    assert (await post_form(client, url, {**form, "reason": "  "})).status_code == 400
+    assert (await post_form(client, url, {**form, "unit": str(world.b), "reason": "核查"})).status_code == 404
+    response = await post_form(client, url, {**form, "reason": "省妇联核查转介个案"})
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0][1] == admin.display_name and rows[1][1] == "省妇联核查转介个案"
+    async with create_sessionmaker(engine)() as s:
+        numbers = (await s.execute(text("SELECT id, number FROM referral_case"))).all()
+        detail = (
+            await s.execute(text("SELECT detail FROM audit_event WHERE action = 'report.cases_exported'"))
+        ).scalar()
+    number_of = dict(numbers)
+    listed = {row[0] for row in rows[4:]}
+    assert number_of[ids["c1"]] in listed and number_of[ids["cb"]] not in listed  # never the sibling's
+    assert len(listed) == 2 and "省妇联核查转介个案" in detail
+    client.cookies.clear()
+    await log_in(client, engine, Role.SUPERVISOR, unit_id=world.a)
+    assert (await post_form(client, url, {**form, "reason": "x"})).status_code == 403
