@@ -373,39 +373,36 @@ class _Figures:
         """Outbox rows of the scope: those about its appointments; for hotline staff also about its
         referrals and the alerts to its staff. Rows in the outbox carry no unit of their own."""
         unit = self.scope.unit_id
-        appointments = select(col(Appointment.id)).join(Expert, col(Expert.id) == col(Appointment.expert_id))
-        about = [
-            and_(
-                col(OutboxMessage.related_type) == "appointment",
-                col(OutboxMessage.related_id).in_(appointments.where(visible_to(Expert.unit_id, unit))),
+        # One join per kind of row (the outbox's (related_type, created_at) index finds the period's rows,
+        # each then looked up by key), the small status counts added up; an IN over every appointment of
+        # the scope would hash them all first.
+        sources: list[tuple[str, Any, list[ColumnElement[bool]]]] = [
+            (
+                "appointment",
+                Appointment,
+                [visible_to(Expert.unit_id, unit)],
             )
         ]
         if not self.scope.booking_only:
-            about.append(
-                and_(
-                    col(OutboxMessage.related_type) == "referral",
-                    col(OutboxMessage.related_id).in_(
-                        select(col(Referral.id)).where(visible_to(Referral.unit_id, unit))
-                    ),
+            sources.append(("referral", Referral, [visible_to(Referral.unit_id, unit)]))
+            sources.append(("staff_alert", StaffUser, [visible_to(StaffUser.unit_id, unit)]))
+        by_status: dict[str, int] = {}
+        for related_type, model, scope in sources:
+            query = (
+                select(col(OutboxMessage.status), func.count())
+                .select_from(OutboxMessage)
+                .join(model, model.id == col(OutboxMessage.related_id))
+                .where(
+                    col(OutboxMessage.related_type) == related_type,
+                    self.w.during(OutboxMessage.created_at),
+                    *scope,
                 )
+                .group_by(col(OutboxMessage.status))
             )
-            about.append(
-                and_(
-                    col(OutboxMessage.related_type) == "staff_alert",
-                    col(OutboxMessage.related_id).in_(
-                        select(col(StaffUser.id)).where(visible_to(StaffUser.unit_id, unit))
-                    ),
-                )
-            )
-        by_status = await _counts(
-            self.session,
-            _grouped(
-                col(OutboxMessage.status),
-                or_(*about),
-                self.w.during(OutboxMessage.created_at),
-                table=OutboxMessage,
-            ),
-        )
+            if model is Appointment:
+                query = query.join(Expert, col(Expert.id) == col(Appointment.expert_id))
+            for status, count in (await _counts(self.session, query)).items():
+                by_status[status] = by_status.get(status, 0) + count
         delivered = by_status.get(OutboxStatus.DELIVERED, 0)
         failed = by_status.get(OutboxStatus.FAILED, 0) + by_status.get(OutboxStatus.UNDELIVERED, 0)
         return {

@@ -28,6 +28,7 @@ AGGREGATION_INDEXES = (
     Index("ix_report_referral_unit_sent", *_columns(Referral, "unit_id", "sent_at")),
     Index("ix_report_mandatory_report_unit_created", *_columns(MandatoryReport, "unit_id", "created_at")),
     Index("ix_report_task_unit_due", *_columns(Task, "unit_id", "due_at")),
+    Index("ix_report_task_unit_done", *_columns(Task, "unit_id", "done_at")),
     Index("ix_report_appointment_expert_starts", *_columns(Appointment, "expert_id", "starts_at")),
     Index("ix_report_outbox_related", *_columns(OutboxMessage, "related_type", "created_at", "related_id")),
 )

@@ -24,6 +24,7 @@ _INDEXES = (
     ("ix_report_referral_unit_sent", "referral", ["unit_id", "sent_at"]),
     ("ix_report_mandatory_report_unit_created", "mandatory_report", ["unit_id", "created_at"]),
     ("ix_report_task_unit_due", "case_task", ["unit_id", "due_at"]),
+    ("ix_report_task_unit_done", "case_task", ["unit_id", "done_at"]),
     ("ix_report_appointment_expert_starts", "appointment", ["expert_id", "starts_at"]),
     ("ix_report_outbox_related", "outbox_message", ["related_type", "created_at", "related_id"]),
 )
