@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from app.demo_quarter import SeededQuarter, seed_quarter
 from app.demo_quarter_stories import CASES
 from app.demo_voice import seed_voice
+from app.demo_reports import seed_report_history
 from app.migrate import upgrade_database
 from booking.models import AvailabilityRule, Expert, Site
 from core.accounts import Role, StaffUser, create_staff_user
@@ -105,6 +106,7 @@ async def seed_demo(settings: Settings, *, print_summary: bool = False, now: dat
                         )
             quarter = await seed_quarter(session, settings, units=units, staff=staff, now=now)
             await seed_voice(session, settings, units=units, staff=staff, now=now)
+            await seed_report_history(session, settings, units=units, staff=staff, now=now)
             await session.commit()
         experts = (await session.exec(select(Expert).order_by(col(Expert.id)))).all()
     await engine.dispose()

@@ -18,8 +18,11 @@ from hotline.casework_models import (
 from hotline.models import Call, CaseNumberCounter, ReferralCase
 from hotline.voice_models import OperatorDuty, VoiceCall, VoiceOffer
 from notifications.models import OutboxMessage, SmsOptOut
+from reports.indexes import AGGREGATION_INDEXES
+from reports.models import ReportDraft, ReportVersion
 
 __all__ = [
+    "AGGREGATION_INDEXES",
     "Agency",
     "Appointment",
     "AuditEvent",
@@ -38,6 +41,8 @@ __all__ = [
     "RecoveryCode",
     "Referral",
     "ReferralCase",
+    "ReportDraft",
+    "ReportVersion",
     "Site",
     "SmsOptOut",
     "StaffAlert",

@@ -33,10 +33,13 @@ from notifications.sms import SmsSender
 from notifications.voice_calls_api import build_voice_api
 from notifications.worker import SmsWorker
 from notifications.worker import worker_settings as notifications_worker_settings
+from reports.reminders import remind_unsigned_reports
+from reports.routes import router as reports_router
 
 __all__ = [
     "LIGHTS_JOB",
     "VOICE_SWEEP_JOB",
+    "REPORT_REMINDER_JOB",
     "check_lights",
     "cron_jobs",
     "notification_runtime",
@@ -49,6 +52,7 @@ __all__ = [
 
 LIGHTS_JOB = "check_lights"
 VOICE_SWEEP_JOB = "sweep_voice_queue"
+REPORT_REMINDER_JOB = "remind_unsigned_reports"
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
@@ -67,6 +71,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         voice_console_router,
         VoiceWebhooks,
         CallbackPages,
+        reports_router,
     ]
 
 
@@ -104,6 +109,10 @@ async def sweep_voice_queue(ctx: dict[str, Any]) -> int:
     finally:
         if api is not None:
             await api.aclose()
+async def remind_reports(ctx: dict[str, Any]) -> int:
+    """The worker's daily job: remind supervisors of a report falling due unsigned (reports.reminders)."""
+    deps: SmsJobDeps = ctx["sms"]
+    return await remind_unsigned_reports(deps.sessionmaker, deps.settings, deps.cipher)
 
 
 def _every(seconds: int) -> dict[str, set[int]]:
@@ -133,6 +142,8 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
             timeout=max(settings.voice_sweep_seconds, 60),
             **_every(settings.voice_sweep_seconds),  # type: ignore[arg-type]
         ),
+        # 01:00 UTC is 09:00 in Shanghai: the reminder arrives at the start of a working day.
+        cron(remind_reports, name=REPORT_REMINDER_JOB, hour={1}, minute={0}, second={0}, run_at_startup=True),
     ]
 
 

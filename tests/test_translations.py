@@ -13,6 +13,7 @@ METHOD_MAP = [
     ("hotline/**.py", "python"),
     ("booking/**.py", "python"),
     ("notifications/**.py", "python"),
+    ("reports/**.py", "python"),
     ("templates/**.html", "jinja2.ext:babel_extract"),
     ("templates/sms/**.txt", "jinja2.ext:babel_extract"),
 ]

@@ -165,9 +165,14 @@ def test_worker_keeps_no_job_results_so_rows_can_be_queued_again(twilio_settings
     [send] = config["functions"]
     assert (send.name, send.keep_result_s, send.max_tries) == ("send_outbox_message", 0, 1)
     assert config["keep_result"] == 0
-    # The outbox sweep is no arq cron: each worker sweeps on its own clock, which needs no Redis. The one
-    # cron jobs are case work's (alerting once when a task, referral or report turns red) and the voice
-    # queue's safety net (hotline.voice_dispatch.sweep).
-    assert [job.name for job in config["cron_jobs"]] == ["check_lights", "sweep_voice_queue"]
+    # The outbox sweep is no arq cron: each worker sweeps on its own clock, which needs no Redis. The
+    # cron jobs are case work's (alerting once when a task, referral or report turns red), the voice
+    # queue's safety net (hotline.voice_dispatch.sweep) and the reports' daily reminder of a report
+    # falling due unsigned.
+    assert [job.name for job in config["cron_jobs"]] == [
+        "check_lights",
+        "sweep_voice_queue",
+        "remind_unsigned_reports",
+    ]
     # arq's own graceful stop waits as long as ours.
     assert config["job_completion_wait"] == 12
