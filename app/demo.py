@@ -10,8 +10,8 @@ from sqlmodel import col, select
 
 from app.demo_quarter import SeededQuarter, seed_quarter
 from app.demo_quarter_stories import CASES
-from app.demo_voice import seed_voice
 from app.demo_reports import seed_report_history
+from app.demo_voice import seed_voice
 from app.migrate import upgrade_database
 from booking.models import AvailabilityRule, Expert, Site
 from core.accounts import Role, StaffUser, create_staff_user

@@ -38,8 +38,8 @@ from reports.routes import router as reports_router
 
 __all__ = [
     "LIGHTS_JOB",
-    "VOICE_SWEEP_JOB",
     "REPORT_REMINDER_JOB",
+    "VOICE_SWEEP_JOB",
     "check_lights",
     "cron_jobs",
     "notification_runtime",
@@ -109,6 +109,8 @@ async def sweep_voice_queue(ctx: dict[str, Any]) -> int:
     finally:
         if api is not None:
             await api.aclose()
+
+
 async def remind_reports(ctx: dict[str, Any]) -> int:
     """The worker's daily job: remind supervisors of a report falling due unsigned (reports.reminders)."""
     deps: SmsJobDeps = ctx["sms"]

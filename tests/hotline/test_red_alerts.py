@@ -169,7 +169,8 @@ async def test_a_real_arq_worker_runs_the_lights_check_as_a_cron_job(engine, que
     task_id = await a_task(engine, case_id, due_in=-HOUR, owner_id=operator.id)
 
     arq_settings = worker_settings(queue_settings)
-    assert [job.name for job in arq_settings["cron_jobs"]] == [LIGHTS_JOB, VOICE_SWEEP_JOB, REPORT_REMINDER_JOB]
+    names = [job.name for job in arq_settings["cron_jobs"]]
+    assert names == [LIGHTS_JOB, VOICE_SWEEP_JOB, REPORT_REMINDER_JOB]
     worker = Worker(**arq_settings, burst=True, handle_signals=False, poll_delay=0.02)
     try:
         await worker.main()
