@@ -78,7 +78,7 @@ async def _insert_active(
     status: str,
 ) -> tuple[Appointment, CleanDetails]:
     """Validate, free stale holds on the slot, INSERT. Leaves the transaction open for the caller's SMS."""
-    expert = await load_expert(session, expert_id)
+    expert = await load_expert(session, expert_id, for_booking=True)  # refuses a deactivated expert
     clean = validate_details(expert, mode, details)
     starts_at = as_utc(starts_at)
     slots = await slots_for_expert(session, settings, expert, now=now)

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 from litestar import Router
 
-from booking.api_routes import BookingApi, CalendarFeeds
+from booking.api_routes import BookingApi, CalendarFeeds, SiteCalendarFeeds
 from booking.parent_pages import ParentBookingPages
+from booking.roster_edit_routes import RosterChanges
 from booking.roster_routes import RosterEditing, RosterReading
 
 __all__ = ["router"]
 
 router = Router(
     path="/",
-    route_handlers=[ParentBookingPages, RosterReading, RosterEditing, CalendarFeeds, BookingApi],
+    route_handlers=[
+        ParentBookingPages,
+        RosterReading,
+        RosterEditing,
+        CalendarFeeds,
+        BookingApi,
+        SiteCalendarFeeds,
+        RosterChanges,
+    ],
 )
