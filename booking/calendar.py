@@ -25,9 +25,8 @@ from sqlalchemy import ColumnElement, func
 from sqlalchemy import select as sql_select  # sqlmodel's select() types at most four columns
 from sqlmodel import col, select
 
-from booking.ical_text import CalendarWriter, utc_stamp
+from booking.ical_text import CalendarWriter, escape_text, utc_stamp
 from booking.models import Appointment, AppointmentStatus, Expert, Site, SiteFeed
-from booking.roster import site_of
 from booking.tokens import token_hash
 from core.db import AsyncSession, utcnow
 from core.errors import NotFound
@@ -148,46 +147,49 @@ def render_feed(scope: FeedScope, entries: list[FeedEntry]) -> bytes:
     # Hints for subscribing apps: RFC 7986 and the older Microsoft/Apple property.
     out.raw("REFRESH-INTERVAL;VALUE=DURATION", REFRESH)
     out.raw("X-PUBLISHED-TTL", REFRESH)
-    summaries: dict[tuple[str, str, str], str] = {}  # thousands of events share a handful of texts
-    descriptions: dict[tuple[str, str], str] = {}
+    summary_of = translate(N_("Consultation: {topic} ({mode})"))
+    expert_summary_of = translate(N_("{expert}: {summary}"))
+    phone_line, details_line = (
+        translate(N_("Parent's phone: {phone}")),
+        translate(N_("Details after logging in: {url}")),
+    )
+    summaries: dict[tuple[str, str, str], str] = {}
+    stamps: dict[datetime, str] = {}  # DTSTAMP and CREATED repeat across events
+    details_of: dict[str, str] = {}
     for entry in entries:
         key = (entry.topic, entry.mode, entry.expert_name)
         summary = summaries.get(key)
         if summary is None:
-            summary = translate(N_("Consultation: {topic} ({mode})")).format(
+            summary = summary_of.format(
                 topic=translate(label(CATEGORIES, entry.topic)),
                 mode=translate(MODES.get(entry.mode, entry.mode)),
             )
             if scope.per_expert_summary:
-                summary = translate(N_("{expert}: {summary}")).format(
-                    expert=entry.expert_name, summary=summary
-                )
+                summary = expert_summary_of.format(expert=entry.expert_name, summary=summary)
             summaries[key] = summary
-        description = descriptions.get((entry.masked_phone, entry.detail_url))
-        if description is None:
-            description = "\n".join(
-                [
-                    translate(N_("Parent's phone: {phone}")).format(phone=entry.masked_phone or "—"),
-                    translate(N_("Details after logging in: {url}")).format(url=entry.detail_url),
-                ]
-            )
-            descriptions[(entry.masked_phone, entry.detail_url)] = description
+        details = details_of.get(entry.detail_url)
+        if details is None:
+            details = details_of[entry.detail_url] = escape_text(details_line.format(url=entry.detail_url))
+        phone = escape_text(phone_line.format(phone=entry.masked_phone or "—"))
+        changed = stamps.get(entry.updated_at) or stamps.setdefault(
+            entry.updated_at, utc_stamp(entry.updated_at)
+        )
+        created = stamps.get(entry.created_at) or stamps.setdefault(
+            entry.created_at, utc_stamp(entry.created_at)
+        )
+        out.raw("BEGIN", "VEVENT")
+        out.raw("UID", escape_text(entry.uid))  # unique: not worth the writer's cache of texts
         # DTSTAMP/LAST-MODIFIED follow the booking's own changes, so an unchanged event reads the same
         # on every fetch and calendar apps do not churn.
-        changed = utc_stamp(entry.updated_at)
-        out.raw("BEGIN", "VEVENT")
-        out.text("UID", entry.uid)
-        out.raw("DTSTAMP", changed)
-        out.raw("LAST-MODIFIED", changed)
-        out.raw("CREATED", utc_stamp(entry.created_at))
-        out.raw("DTSTART", utc_stamp(entry.starts_at))
-        out.raw("DTEND", utc_stamp(entry.ends_at))
-        out.raw("SEQUENCE", str(entry.sequence))
-        out.raw("STATUS", "CANCELLED" if entry.status == AppointmentStatus.CANCELLED else "CONFIRMED")
-        out.raw("CLASS", "PRIVATE")
-        out.raw("TRANSP", "OPAQUE")
+        out.short_lines(
+            f"DTSTAMP:{changed}\r\nLAST-MODIFIED:{changed}\r\nCREATED:{created}"
+            f"\r\nDTSTART:{utc_stamp(entry.starts_at)}\r\nDTEND:{utc_stamp(entry.ends_at)}"
+            f"\r\nSEQUENCE:{entry.sequence:d}"
+            f"\r\nSTATUS:{'CANCELLED' if entry.status == AppointmentStatus.CANCELLED else 'CONFIRMED'}"
+            "\r\nCLASS:PRIVATE\r\nTRANSP:OPAQUE"
+        )
         out.text("SUMMARY", summary)
-        out.text("DESCRIPTION", description)
+        out.raw("DESCRIPTION", f"{phone}\\n{details}")  # both halves escaped above
         if entry.place:
             out.text("LOCATION", entry.place)
         out.raw("END", "VEVENT")
@@ -302,16 +304,23 @@ async def expert_feed(
     now: datetime | None = None,
 ) -> Feed:
     """The feed of the expert whose current feed token this is; NotFound for anything else."""
-    expert = (await session.exec(select(Expert).where(Expert.feed_token == token))).first() if token else None
-    if expert is None or expert.id is None:
+    # One query for the expert and their site: a calendar app's poll costs this and the aggregate query.
+    query = (
+        select(Expert, Site)
+        .join(Site, col(Expert.site_id) == Site.id, isouter=True)
+        .where(Expert.feed_token == token)
+    )
+    found = (await session.exec(query)).first() if token else None
+    if found is None:
         raise NotFound(_NOT_VALID)
-    site = await site_of(session, expert)
+    expert, site = found
+    expert_id = expert.id or 0
     translate = load_translations(settings.default_locale).gettext
     scope = FeedScope(
         title=translate(N_("Consultations: {name}")).format(name=expert.name),
         locale=settings.default_locale,
         experts={
-            expert.id: FeedExpert(expert.name, site.name if site else "", _detail_url(settings, expert.id))
+            expert_id: FeedExpert(expert.name, site.name if site else "", _detail_url(settings, expert_id))
         },
         edited_at=expert.updated_at or expert.created_at,
     )

@@ -8,6 +8,7 @@ feeds are still read back by `icalendar` and Mozilla's ical.js in the tests.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 __all__ = ["LINE_OCTETS", "CalendarWriter", "escape_text", "fold", "utc_stamp"]
@@ -22,19 +23,28 @@ _TEXT_ESCAPES.update({code: None for code in (*range(0x00, 0x09), *range(0x0A + 
 _TEXT_ESCAPES[ord("\t")] = " "
 
 
+_NEEDS_ESCAPE = re.compile(r"[\\;,\x00-\x1f\x7f]")
+
+
 def escape_text(value: str) -> str:
-    return value.translate(_TEXT_ESCAPES)
+    # Most values (uids, masked phones, names) need nothing: a regex scan is cheaper than translate().
+    return value.translate(_TEXT_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
 
 
 def utc_stamp(moment: datetime) -> str:
     """`20261101T093000Z`. Aware times only: a naive one would silently be read as UTC."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime in a calendar feed")
-    if moment.utcoffset():
+    if moment.tzinfo is not UTC:
+        if moment.tzinfo is None:
+            raise ValueError("naive datetime in a calendar feed")
         moment = moment.astimezone(UTC)
-    return (
-        f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"
-        f"T{moment.hour:02d}{moment.minute:02d}{moment.second:02d}Z"
+    # %-formatting: several times faster than strftime() or an f-string with format specs.
+    return "%04d%02d%02dT%02d%02d%02dZ" % (  # noqa: UP031
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
     )
 
 
@@ -61,13 +71,22 @@ class CalendarWriter:
 
     def __init__(self) -> None:
         self._lines: list[bytes] = []
+        self._texts: dict[tuple[str, str], bytes] = {}  # thousands of events repeat a handful of texts
 
     def raw(self, name: str, value: str) -> None:
         """A property whose value is already in its iCalendar form (a date-time, an integer, a code)."""
         self._lines.append(fold(f"{name}:{value}".encode()))
 
     def text(self, name: str, value: str) -> None:
-        self._lines.append(fold(f"{name}:{escape_text(value)}".encode()))
+        line = self._texts.get((name, value))
+        if line is None:
+            line = self._texts[(name, value)] = fold(f"{name}:{escape_text(value)}".encode())
+        self._lines.append(line)
+
+    def short_lines(self, block: str) -> None:
+        """Several lines already in iCalendar form, CRLF-separated, each ASCII and shorter than 75 octets
+        (dates, numbers, codes): appended without folding."""
+        self._lines.append(block.encode("ascii"))
 
     def to_bytes(self) -> bytes:
         return _CRLF.join(self._lines) + _CRLF

@@ -201,6 +201,7 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
         "task_id": str(work["task"]),
         "alert_id": str(work["alert"]),
         "act": "note",
+        "site_id": str(expert.site_id),
     }
     routes = [(p, m) for p, m, guards in _routes(app) if guards and not _is_public(p)]
     assert len(routes) >= 25
@@ -307,6 +308,8 @@ async def _west_state(engine, number: str, expert_id: int, user_id: int) -> tupl
             "SELECT COUNT(*) FROM staff_alert WHERE read_at IS NULL",
             "SELECT COUNT(*) FROM help_plan",
             "SELECT COUNT(*) FROM outbox_message",
+            "SELECT name || active || COALESCE(updated_at, '-') FROM expert WHERE id = :e",
+            "SELECT COUNT(*) FROM site_feed",
         ]
         query = "SELECT " + ", ".join(f"({part})" for part in parts)
         row = await conn.execute(text(query), {"n": number, "e": expert_id, "u": user_id})
