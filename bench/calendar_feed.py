@@ -324,7 +324,8 @@ def _report(events: int, render: dict[str, float], backends: list[dict[str, Any]
         f"Run: {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} · "
         f"`bench/calendar_feed.py --events {events} --seconds {seconds}`",
         "",
-        f"Machine: {_machine()}",
+        f"Machine: {_machine()}; load average at the end of the run "
+        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1 / 5 / 15 min)",
         "",
         "A shared 2-core machine (other work ran beside it): absolute figures are noisy, the ratios to the "
         "baselines measured in the same run are the signal.",

@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, func
 from sqlalchemy import select as sql_select  # sqlmodel's select() types at most four columns
 from sqlmodel import col, select
 
-from booking.ical_text import CalendarWriter, escape_text, utc_stamp
+from booking.ical_text import CalendarWriter, content_line, escape_text, utc_stamp
 from booking.models import Appointment, AppointmentStatus, Expert, Site, SiteFeed
 from booking.tokens import token_hash
 from core.db import AsyncSession, utcnow
@@ -153,46 +153,43 @@ def render_feed(scope: FeedScope, entries: list[FeedEntry]) -> bytes:
         translate(N_("Parent's phone: {phone}")),
         translate(N_("Details after logging in: {url}")),
     )
-    summaries: dict[tuple[str, str, str], str] = {}
+    summaries: dict[tuple[str, str, str], str] = {}  # folded SUMMARY lines
     stamps: dict[datetime, str] = {}  # DTSTAMP and CREATED repeat across events
     details_of: dict[str, str] = {}
     for entry in entries:
         key = (entry.topic, entry.mode, entry.expert_name)
         summary = summaries.get(key)
         if summary is None:
-            summary = summary_of.format(
+            text = summary_of.format(
                 topic=translate(label(CATEGORIES, entry.topic)),
                 mode=translate(MODES.get(entry.mode, entry.mode)),
             )
             if scope.per_expert_summary:
-                summary = expert_summary_of.format(expert=entry.expert_name, summary=summary)
-            summaries[key] = summary
+                text = expert_summary_of.format(expert=entry.expert_name, summary=text)
+            summary = summaries[key] = out.text_line("SUMMARY", text)
         details = details_of.get(entry.detail_url)
         if details is None:
             details = details_of[entry.detail_url] = escape_text(details_line.format(url=entry.detail_url))
         phone = escape_text(phone_line.format(phone=entry.masked_phone or "—"))
+        description = content_line("DESCRIPTION", phone + "\\n" + details)  # both halves escaped
         changed = stamps.get(entry.updated_at) or stamps.setdefault(
             entry.updated_at, utc_stamp(entry.updated_at)
         )
         created = stamps.get(entry.created_at) or stamps.setdefault(
             entry.created_at, utc_stamp(entry.created_at)
         )
-        out.raw("BEGIN", "VEVENT")
-        out.raw("UID", escape_text(entry.uid))  # unique: not worth the writer's cache of texts
-        # DTSTAMP/LAST-MODIFIED follow the booking's own changes, so an unchanged event reads the same
-        # on every fetch and calendar apps do not churn.
-        out.short_lines(
-            f"DTSTAMP:{changed}\r\nLAST-MODIFIED:{changed}\r\nCREATED:{created}"
+        status = "CANCELLED" if entry.status == AppointmentStatus.CANCELLED else "CONFIRMED"
+        location = f"\r\n{out.text_line('LOCATION', entry.place)}" if entry.place else ""
+        # One string per event: a feed has thousands. DTSTAMP/LAST-MODIFIED follow the booking's own
+        # changes, so an unchanged event reads the same on every fetch and calendar apps do not churn.
+        out.lines(
+            f"BEGIN:VEVENT\r\n{content_line('UID', escape_text(entry.uid))}"
+            f"\r\nDTSTAMP:{changed}\r\nLAST-MODIFIED:{changed}\r\nCREATED:{created}"
             f"\r\nDTSTART:{utc_stamp(entry.starts_at)}\r\nDTEND:{utc_stamp(entry.ends_at)}"
-            f"\r\nSEQUENCE:{entry.sequence:d}"
-            f"\r\nSTATUS:{'CANCELLED' if entry.status == AppointmentStatus.CANCELLED else 'CONFIRMED'}"
-            "\r\nCLASS:PRIVATE\r\nTRANSP:OPAQUE"
+            f"\r\nSEQUENCE:{entry.sequence:d}\r\nSTATUS:{status}\r\nCLASS:PRIVATE\r\nTRANSP:OPAQUE"
+            f"\r\n{summary}\r\n{description}{location}"
+            "\r\nEND:VEVENT"
         )
-        out.text("SUMMARY", summary)
-        out.raw("DESCRIPTION", f"{phone}\\n{details}")  # both halves escaped above
-        if entry.place:
-            out.text("LOCATION", entry.place)
-        out.raw("END", "VEVENT")
     out.raw("END", "VCALENDAR")
     return out.to_bytes()
 

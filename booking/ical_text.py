@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-__all__ = ["LINE_OCTETS", "CalendarWriter", "escape_text", "fold", "utc_stamp"]
+__all__ = ["LINE_OCTETS", "CalendarWriter", "content_line", "escape_text", "fold", "utc_stamp"]
 
 LINE_OCTETS = 75  # RFC 5545 §3.1: lines SHOULD NOT be longer than 75 octets, excluding the line break
-_CRLF = b"\r\n"
 
 # TEXT values (§3.3.11): backslash, semicolon and comma are escaped, a line break becomes "\n"; other
 # control characters are not allowed in TEXT, so they are dropped (a CR of a CRLF pair included).
@@ -66,27 +65,41 @@ def fold(line: bytes) -> bytes:
     return b"\r\n ".join(pieces)
 
 
+def content_line(name: str, value: str) -> str:
+    """`NAME:value`, folded when longer than 75 octets; `value` is already in iCalendar form (TEXT
+    escaped). Short ASCII lines, most of a feed, skip the encoding."""
+    line = f"{name}:{value}"
+    if len(line) <= LINE_OCTETS // 4 or (len(line) <= LINE_OCTETS and line.isascii()):
+        return line
+    raw = line.encode()
+    return line if len(raw) <= LINE_OCTETS else fold(raw).decode()
+
+
 class CalendarWriter:
     """Collects content lines and returns the calendar as CRLF-terminated UTF-8 bytes."""
 
     def __init__(self) -> None:
-        self._lines: list[bytes] = []
-        self._texts: dict[tuple[str, str], bytes] = {}  # thousands of events repeat a handful of texts
+        self._lines: list[str] = []
+        self._texts: dict[tuple[str, str], str] = {}  # thousands of events repeat a handful of texts
 
     def raw(self, name: str, value: str) -> None:
         """A property whose value is already in its iCalendar form (a date-time, an integer, a code)."""
-        self._lines.append(fold(f"{name}:{value}".encode()))
+        self._lines.append(content_line(name, value))
 
-    def text(self, name: str, value: str) -> None:
+    def text_line(self, name: str, value: str) -> str:
+        """The folded line of a TEXT property, computed once per distinct value."""
         line = self._texts.get((name, value))
         if line is None:
-            line = self._texts[(name, value)] = fold(f"{name}:{escape_text(value)}".encode())
-        self._lines.append(line)
+            line = self._texts[(name, value)] = content_line(name, escape_text(value))
+        return line
 
-    def short_lines(self, block: str) -> None:
-        """Several lines already in iCalendar form, CRLF-separated, each ASCII and shorter than 75 octets
-        (dates, numbers, codes): appended without folding."""
-        self._lines.append(block.encode("ascii"))
+    def text(self, name: str, value: str) -> None:
+        self._lines.append(self.text_line(name, value))
+
+    def lines(self, block: str) -> None:
+        """Several finished content lines (each from `content_line`/`text_line` or short ASCII),
+        CRLF-separated."""
+        self._lines.append(block)
 
     def to_bytes(self) -> bytes:
-        return _CRLF.join(self._lines) + _CRLF
+        return ("\r\n".join(self._lines) + "\r\n").encode()
