@@ -13,13 +13,16 @@ validator changes with it. A full feed is written by `booking.ical_text`, off th
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from sqlalchemy import ColumnElement, func
 from sqlalchemy import select as sql_select  # sqlmodel's select() types at most four columns
@@ -282,8 +285,27 @@ async def _feed(
     work = partial(_decrypt_and_render, scope, cipher, rows)
     # Thousands of AES-GCM decryptions and lines are CPU work: off the event loop, so /health and every
     # other request keep being served meanwhile.
-    body, version = await anyio.to_thread.run_sync(work) if len(rows) >= THREAD_FROM else work()
+    if len(rows) < THREAD_FROM:
+        body, version = work()
+    else:
+        body, version = await anyio.to_thread.run_sync(work, limiter=_render_limiter())
     return Feed(version=version, body=body)
+
+
+# One large feed written at a time per process: threads share the GIL with the event loop, and four
+# renders at once left the loop a fifth of it (/health's p99 grew fivefold in bench/calendar_feed.py).
+# Per event loop, because a limiter belongs to the loop it was made on (tests run several).
+_RENDER_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _render_limiter() -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    limiter = _RENDER_LIMITERS.get(loop)
+    if limiter is None:
+        limiter = _RENDER_LIMITERS[loop] = anyio.CapacityLimiter(1)
+    return limiter
 
 
 def _detail_url(settings: Settings, expert_id: int | None) -> str:
