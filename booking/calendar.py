@@ -8,7 +8,8 @@ Calendar apps poll every few minutes, so an unchanged feed is answered `304 Not 
 (ETag and Last-Modified) is one aggregate query — count, latest `updated_at` and the sum of SEQUENCE over
 the feed's events — plus a fingerprint of what the calendar shows besides its events (names, places,
 language). Every change to an event bumps its `updated_at` (a cancellation bumps SEQUENCE too), so the
-validator changes with it. A full feed is written by `booking.ical_text`, off the event loop when large.
+validator changes with it. A full feed is written by `booking.ical_text`, off the event loop when large,
+and kept by its ETag (`booking.feed_cache`) for the polls that send no validator.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy import ColumnElement, func
 from sqlalchemy import select as sql_select  # sqlmodel's select() types at most four columns
 from sqlmodel import col, select
 
+from booking.feed_cache import RenderedFeeds
 from booking.ical_text import CalendarWriter, content_line, escape_text, utc_stamp
 from booking.models import Appointment, AppointmentStatus, Expert, Site, SiteFeed
 from booking.tokens import token_hash
@@ -39,6 +41,7 @@ from core.settings import Settings
 from core.vocabulary import CATEGORIES, MODES, label
 
 __all__ = [
+    "RENDERED",
     "Feed",
     "FeedEntry",
     "FeedScope",
@@ -53,6 +56,7 @@ __all__ = [
 REFRESH = "PT15M"
 HISTORY = timedelta(days=90)  # past consultations kept in the feed; older ones drop out
 THREAD_FROM = 200  # events from which a feed is decrypted and written in a worker thread
+RENDERED = RenderedFeeds(max_bytes=32 * 1024 * 1024)  # about fifteen 5,000-event feeds
 _FORMAT = "2"  # part of every ETag: a change to how feeds are written invalidates every cached copy
 _FEED_STATUSES = (AppointmentStatus.CONFIRMED, AppointmentStatus.CANCELLED)
 _NOT_VALID = N_("This calendar link is not valid any more. Ask the coordinator for the new one.")
@@ -276,10 +280,12 @@ async def _feed(
     if_modified_since: str | None,
     now: datetime,
 ) -> Feed:
-    if if_none_match is not None or if_modified_since:
-        version = await _current_version(session, scope, now)
-        if is_unchanged(version, if_none_match, if_modified_since):
-            return Feed(version=version, body=None)
+    version = await _current_version(session, scope, now)
+    if is_unchanged(version, if_none_match, if_modified_since):
+        return Feed(version=version, body=None)
+    cached = RENDERED.get(version.etag)
+    if cached is not None:
+        return Feed(version=version, body=cached)
     query = sql_select(*_COLUMNS).where(*_events_of(scope, now)).order_by(col(Appointment.starts_at))
     rows = list((await session.exec(query)).all())  # type: ignore[call-overload]
     work = partial(_decrypt_and_render, scope, cipher, rows)
@@ -289,12 +295,13 @@ async def _feed(
         body, version = work()
     else:
         body, version = await anyio.to_thread.run_sync(work, limiter=_render_limiter())
+    RENDERED.put(version.etag, body)
     return Feed(version=version, body=body)
 
 
-# One large feed written at a time per process: threads share the GIL with the event loop, and four
-# renders at once left the loop a fifth of it (/health's p99 grew fivefold in bench/calendar_feed.py).
-# Per event loop, because a limiter belongs to the loop it was made on (tests run several).
+# One large feed written at a time per process: render threads share the GIL with the event loop, and
+# each more of them running at once leaves the loop a smaller share. Per event loop, because a limiter
+# belongs to the loop it was made on (tests run several).
 _RENDER_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
     weakref.WeakKeyDictionary()
 )

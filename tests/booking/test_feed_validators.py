@@ -225,3 +225,40 @@ def test_long_chinese_text_with_special_characters_round_trips_through_both_pars
     assert js_event["start"] == "2026-11-02T01:30:00.000Z" and js_event["end"] == "2026-11-02T02:20:00.000Z"
     assert js_event["sequence"] == 3 and js_event["status"] == "CONFIRMED"
     assert js_event["description"].split("\n")[0] == "家长电话：138****5678"
+
+
+async def test_an_unchanged_feed_is_written_once_and_served_from_memory_until_it_changes(
+    client, engine, cipher, monkeypatch
+):
+    import booking.calendar as calendar
+
+    renders: list[int] = []
+    real = calendar._decrypt_and_render
+
+    def counting(*args):
+        renders.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(calendar, "_decrypt_and_render", counting)
+    expert = await add_expert(engine)
+    url = f"/calendar/experts/{expert.feed_token}.ics"
+    _, manage_token = await _book_and_confirm(client, engine, cipher, expert.id)
+    first, again = await client.get(url), await client.get(url)  # no validator, as many services poll
+    assert first.content == again.content and len(renders) == 1
+    await client.post(f"/api/bookings/manage/{manage_token}/cancel", json={})
+    changed = await client.get(url)
+    assert len(renders) == 2 and changed.content != first.content
+    assert events_by_icalendar(changed.content).popitem()[1]["status"] == "CANCELLED"
+
+
+def test_the_feed_memory_keeps_the_recently_used_within_its_bytes():
+    from booking.feed_cache import RenderedFeeds
+
+    feeds = RenderedFeeds(max_bytes=10)
+    feeds.put('"a"', b"aaaa")
+    feeds.put('"b"', b"bbbb")
+    assert feeds.get('"a"') == b"aaaa"  # now the most recently used
+    feeds.put('"c"', b"cccc")  # 12 bytes: the least recently used ("b") goes
+    assert (feeds.get('"a"'), feeds.get('"b"'), feeds.get('"c"')) == (b"aaaa", None, b"cccc")
+    feeds.put('"huge"', b"x" * 11)  # larger than the whole memory: not kept, nothing evicted for it
+    assert feeds.get('"huge"') is None and feeds.get('"a"') == b"aaaa"
