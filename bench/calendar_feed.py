@@ -215,7 +215,7 @@ wrk.headers["If-None-Match"] = os.getenv("FH_ETAG")
 def _wrk(
     url: str, seconds: int, connections: int, *, script: Path | None = None, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "--timeout", "10s"]
+    command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "--timeout", "30s"]
     if script is not None:
         command += ["-s", str(script)]
     done = subprocess.run(
@@ -232,6 +232,7 @@ def _wrk(
 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    timeouts = re.search(r"Socket errors:.*timeout (\d+)", out)
     requests = re.search(r"(\d+) requests in", out)
     return {
         "rps": float(rps.group(1)) if rps else float("nan"),
@@ -239,6 +240,7 @@ def _wrk(
         "p99": latency(r"99%"),
         "requests": int(requests.group(1)) if requests else 0,
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "timeouts": int(timeouts.group(1)) if timeouts else 0,
     }
 
 
@@ -314,7 +316,7 @@ async def measure_http(
                 _wrk, feed_url, seconds, 4
             )
             background = subprocess.Popen(
-                ["wrk", "-t", "1", "-c", "4", "-d", f"{seconds + 2}s", "--timeout", "10s", feed_url],
+                ["wrk", "-t", "1", "-c", "4", "-d", f"{seconds + 2}s", "--timeout", "30s", feed_url],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -324,11 +326,15 @@ async def measure_http(
                     _wrk, health, seconds, 50
                 )
             finally:
-                background.wait(timeout=seconds + 30)
+                background.wait(timeout=seconds + 60)
         return results
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        server.terminate()  # graceful: it finishes the feeds still queued, which can take a while here
+        try:
+            server.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=20)
 
 
 async def run_backend(backend: str, events: int, seconds: int) -> dict[str, Any]:
@@ -398,14 +404,14 @@ def _report(events: int, render: dict[str, float], backends: list[dict[str, Any]
             "",
             f"HTTP, one server process, wrk for {seconds} s per row:",
             "",
-            "| request | connections | req/s | ÷ /health req/s | p50 ms | p99 ms | non-2xx/3xx |",
-            "|---|---|---|---|---|---|---|",
+            "| request | connections | req/s | ÷ /health req/s | p50 ms | p99 ms | non-2xx/3xx | timeouts |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, row in http.items():
             connections = 4 if name.startswith("GET feed, ") else 50
             lines.append(
                 f"| {name} | {connections} | {row['rps']:.0f} | {row['rps'] / baseline['rps']:.2f} | "
-                f"{row['p50']:.1f} | {row['p99']:.1f} | {row['non2xx']} |"
+                f"{row['p50']:.1f} | {row['p99']:.1f} | {row['non2xx']} | {row['timeouts']} |"
             )
         lines.append("")
     lines += [
