@@ -308,7 +308,8 @@ async def _west_state(engine, number: str, expert_id: int, user_id: int) -> tupl
             "SELECT COUNT(*) FROM staff_alert WHERE read_at IS NULL",
             "SELECT COUNT(*) FROM help_plan",
             "SELECT COUNT(*) FROM outbox_message",
-            "SELECT name || active || COALESCE(updated_at, '-') FROM expert WHERE id = :e",
+            "SELECT name || CAST(active AS TEXT) FROM expert WHERE id = :e",
+            "SELECT COUNT(*) FROM expert WHERE updated_at IS NOT NULL",
             "SELECT COUNT(*) FROM site_feed",
         ]
         query = "SELECT " + ", ".join(f"({part})" for part in parts)
