@@ -1,4 +1,4 @@
-"""Machine-readable booking: experts' secret calendar feeds and the JSON API for parents' apps.
+"""Machine-readable booking: experts' and sites' secret calendar feeds and the JSON API for parents' apps.
 
 Both are exempt from CSRF: no cookie grants them any authority (their credential is a secret token in
 the URL, or there is none), so an app needs no page visit for a token first. The staff API
@@ -8,6 +8,7 @@ the URL, or there is none), so an app needs no page visit for a token first. The
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.utils import format_datetime
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -15,9 +16,9 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 from litestar.response import Response
 
-from booking import roster
+from booking import calendar, roster
 from booking.appointments import cancel_by_manage_token, confirm_with_code, hold_slot
-from booking.calendar import feed_for_token
+from booking.calendar import Feed
 from booking.parent_details import ParentDetails
 from booking.roster import load_expert
 from booking.slot_times import iso_utc
@@ -30,9 +31,31 @@ from core.privacy import CipherDep
 from core.security import csrf_exempt
 from core.settings import SettingsDep
 
-__all__ = ["BookingApi", "CalendarFeeds"]
+__all__ = ["BookingApi", "CalendarFeeds", "SiteCalendarFeeds"]
 
 # ---- calendar feeds -----------------------------------------------------------------------------------
+
+
+def _feed_token(feed: str) -> str:
+    # Litestar path parameters are whole segments, so the ".ics" suffix is checked here.
+    if not feed.endswith(".ics"):
+        raise NotFoundException()
+    return feed.removesuffix(".ics")
+
+
+def _feed_response(feed: Feed) -> Response[bytes]:
+    """200 with the calendar, or 304 when the client's copy is current; both carry the validators."""
+    headers = {
+        "ETag": feed.version.etag,
+        "Last-Modified": format_datetime(feed.version.last_modified, usegmt=True),
+        # Revalidate on every poll: the answer is a 304 of a few hundred bytes while nothing changed.
+        "Cache-Control": "private, no-cache",
+        "Referrer-Policy": "no-referrer",
+    }
+    if feed.body is None:
+        return Response(b"", status_code=304, headers=headers)
+    # Litestar appends "; charset=utf-8" to text/* types.
+    return Response(feed.body, media_type="text/calendar", headers=headers)
 
 
 class CalendarFeeds(Controller):
@@ -47,18 +70,56 @@ class CalendarFeeds(Controller):
         responses=error_responses(400, 404),
     )
     async def expert_feed(
-        self, db: DbSession, settings: SettingsDep, cipher: CipherDep, feed: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        db: DbSession,
+        settings: SettingsDep,
+        cipher: CipherDep,
+        feed: FromPath[str],
     ) -> Response[bytes]:
-        """An expert's appointments as iCalendar; `feed` is the secret feed token followed by `.ics`."""
-        # Litestar path parameters are whole segments, so the ".ics" suffix is checked here.
-        if not feed.endswith(".ics"):
-            raise NotFoundException()
-        body = await feed_for_token(db, cipher, settings, feed.removesuffix(".ics"))
-        return Response(
-            body,
-            media_type="text/calendar",  # Litestar appends "; charset=utf-8" to text/* types
-            headers={"Cache-Control": "private, max-age=300", "Referrer-Policy": "no-referrer"},
+        """An expert's appointments as iCalendar; `feed` is the secret feed token followed by `.ics`.
+        Answers 304 to If-None-Match / If-Modified-Since while the feed is unchanged."""
+        found = await calendar.expert_feed(
+            db,
+            cipher,
+            settings,
+            _feed_token(feed),
+            if_none_match=request.headers.get("if-none-match"),
+            if_modified_since=request.headers.get("if-modified-since"),
         )
+        return _feed_response(found)
+
+
+class SiteCalendarFeeds(Controller):
+    path = "/calendar/sites"
+    tags = ("booking",)
+    opt = csrf_exempt()
+
+    @get(
+        "/{feed:str}",
+        name="calendar:site_feed",
+        media_type="text/calendar",
+        responses=error_responses(400, 404),
+    )
+    async def site_feed(
+        self,
+        request: Request[Any, Any, Any],
+        db: DbSession,
+        settings: SettingsDep,
+        cipher: CipherDep,
+        feed: FromPath[str],
+    ) -> Response[bytes]:
+        """Every expert of a site as one iCalendar, for its reception; `feed` is the site's secret feed
+        token followed by `.ics`. Answers 304 to If-None-Match / If-Modified-Since while unchanged."""
+        found = await calendar.site_feed(
+            db,
+            cipher,
+            settings,
+            _feed_token(feed),
+            if_none_match=request.headers.get("if-none-match"),
+            if_modified_since=request.headers.get("if-modified-since"),
+        )
+        return _feed_response(found)
 
 
 # ---- JSON API -----------------------------------------------------------------------------------------

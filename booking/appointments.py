@@ -82,7 +82,7 @@ async def _insert_active(
     """Validate, free stale holds on the slot, INSERT. Leaves the transaction open for the caller's SMS.
 
     `admit` gets the phone's blind index before anything is written and raises to refuse the number."""
-    expert = await load_expert(session, expert_id)
+    expert = await load_expert(session, expert_id, for_booking=True)  # refuses a deactivated expert
     clean = validate_details(expert, mode, details)
     if admit is not None:
         await admit(phone_index(cipher, clean.phone_e164))

@@ -21,6 +21,7 @@ __all__ = [
     "Expert",
     "RateCount",
     "Site",
+    "SiteFeed",
     "SuspensionLift",
 ]
 
@@ -79,6 +80,8 @@ class Expert(SQLModel, table=True):
     user_id: int | None = Field(default=None, foreign_key="staff_user.id")
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The last roster edit (None: never edited). Feeds use it: a renamed expert changes their events.
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     @property
     def specialty_codes(self) -> list[str]:
@@ -176,3 +179,20 @@ class SuspensionLift(SQLModel, table=True):
     lifted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     lifted_by_id: int = Field(foreign_key="staff_user.id")
     reason_ciphertext: str  # may name the family's circumstances, so encrypted like notes
+
+
+class SiteFeed(SQLModel, table=True):
+    """The secret calendar feed of a site for its reception: every expert of the site in one calendar.
+
+    The token is never stored. It is an HMAC (the data key's blind-index key) of `nonce`, so the
+    coordinator's page can show the link again, while a copy of the database alone cannot open the feed;
+    requests are matched by the token's SHA-256. Rotating draws a new nonce: the old link stops working.
+    """
+
+    __tablename__ = "site_feed"
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id", unique=True)
+    nonce: str = Field(max_length=64)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    rotated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from booking.models import ACTIVE_STATUSES, Appointment, AppointmentStatus, AvailabilityRule, Expert, Site
 from core.accounts import Role, StaffUser
 from core.audit import record_audit
-from core.db import AsyncSession, get_by_outside_id, utcnow
+from core.db import MAX_ROW_ID, AsyncSession, get_by_outside_id, utcnow
 from core.errors import FormInvalid, NotFound
 from core.i18n import N_
 from core.privacy import FieldCipher, mask_name, mask_phone
@@ -25,6 +25,7 @@ __all__ = [
     "ExpertSchedule",
     "RosterAppointment",
     "booking_areas",
+    "check_links",
     "create_expert",
     "expert_linked_to",
     "expert_schedule",
@@ -32,6 +33,7 @@ __all__ = [
     "load_expert",
     "parse_expert_form",
     "regenerate_feed_token",
+    "site_for_draft",
     "site_of",
     "sites",
     "unlinked_expert_accounts",
@@ -54,15 +56,28 @@ async def site_of(session: AsyncSession, expert: Expert | None) -> Site | None:
     return await session.get(Site, expert.site_id) if expert and expert.site_id else None
 
 
-async def load_expert(session: AsyncSession, expert_id: int, *, viewer_unit_id: int | None = None) -> Expert:
+async def load_expert(
+    session: AsyncSession, expert_id: int, *, viewer_unit_id: int | None = None, for_booking: bool = False
+) -> Expert:
     """An expert who takes bookings; anything else is "not found" to a parent or client. Staff pass
-    their unit: an expert of another unit is not found either. (Parents' pages are unit-agnostic.)"""
-    if viewer_unit_id is None:
-        expert = await get_by_outside_id(session, Expert, expert_id)
-    else:
-        expert = await get_visible(session, Expert, expert_id, viewer_unit_id)
-    if expert is None or not expert.active:
+    their unit: an expert of another unit is not found either. (Parents' pages are unit-agnostic.)
+
+    `for_booking`: the caller is about to add a booking. PostgreSQL reads the row FOR SHARE, so a
+    coordinator's deactivation waits for the booking's transaction, and a booking after it sees the
+    expert inactive: no new booking slips in beside a deactivation. (SQLite serialises writers anyway.)"""
+    expert: Expert | None = None
+    if not for_booking:
+        if viewer_unit_id is None:
+            expert = await get_by_outside_id(session, Expert, expert_id)
+        else:
+            expert = await get_visible(session, Expert, expert_id, viewer_unit_id)
+    elif 0 < expert_id <= MAX_ROW_ID:
+        query = select(Expert).where(col(Expert.id) == expert_id).with_for_update(read=True)
+        expert = (await session.exec(query.execution_options(populate_existing=True))).first()
+    if expert is None:
         raise NotFound(N_("This expert is not taking bookings."))
+    if not expert.active:
+        raise NotFound(N_("This expert is not taking new bookings. Please choose another expert."))
     return expert
 
 
@@ -81,6 +96,7 @@ class ExpertDraft:
     new_site_address: str = ""
     user_id: int | None = None
     rules: list[tuple[int, time, time]] = field(default_factory=list)
+    bio: str = ""
 
 
 def _first(form: dict[str, list[str]], key: str) -> str:
@@ -112,6 +128,9 @@ def parse_expert_form(form: dict[str, list[str]]) -> ExpertDraft:
     title = _first(form, "title")
     if len(title) > 120:
         errors["title"] = N_("The title can have at most 120 characters.")
+    bio = "\n".join(line.rstrip() for line in _first(form, "bio").splitlines())
+    if len(bio) > 2000:
+        errors["bio"] = N_("The introduction can have at most 2000 characters.")
     specialties = [s for s in form.get("specialties", []) if s]
     if not specialties or any(s not in CATEGORIES for s in specialties):
         errors["specialties"] = N_("Tick at least one specialty.")
@@ -178,28 +197,44 @@ def parse_expert_form(form: dict[str, list[str]]) -> ExpertDraft:
         new_site_address=_first(form, "new_site_address")[:300],
         user_id=user_id,
         rules=rules,
+        bio=bio,
     )
+
+
+async def check_links(
+    session: AsyncSession, draft: ExpertDraft, *, unit_id: int, expert_id: int | None = None
+) -> None:
+    """The draft's site and staff account lie in the scope of `unit_id`, and the account has the expert
+    role and is no other expert's; FormInvalid otherwise."""
+    if draft.site_id is not None and await get_visible(session, Site, draft.site_id, unit_id) is None:
+        raise FormInvalid({"site": N_("Choose a site from the list or enter a new one.")})
+    if draft.user_id is not None:
+        user = await get_visible(session, StaffUser, draft.user_id, unit_id)
+        linked = await expert_linked_to(session, draft.user_id)
+        if user is None or user.role != Role.EXPERT.value or (linked is not None and linked.id != expert_id):
+            raise FormInvalid({"user_id": N_("Link only a staff account with the expert role.")})
+
+
+async def site_for_draft(session: AsyncSession, draft: ExpertDraft, *, unit_id: int) -> int | None:
+    """The chosen site's id, or the id of the new site the draft names (added to `unit_id`)."""
+    if draft.site_id is not None or not draft.new_site_name:
+        return draft.site_id
+    site = Site(unit_id=unit_id, name=draft.new_site_name, address=draft.new_site_address)
+    session.add(site)
+    await session.flush()
+    return site.id
 
 
 async def create_expert(session: AsyncSession, draft: ExpertDraft, *, unit_id: int) -> Expert:
     """Save the expert (of `unit_id`, the coordinator's unit), a new site if named, and the weekly rules
     in one transaction. A site or linked account from outside the unit's scope is refused."""
-    if draft.site_id is not None and await get_visible(session, Site, draft.site_id, unit_id) is None:
-        raise FormInvalid({"site": N_("Choose a site from the list or enter a new one.")})
-    if draft.user_id is not None:
-        user = await get_visible(session, StaffUser, draft.user_id, unit_id)
-        if user is None or user.role != Role.EXPERT.value:
-            raise FormInvalid({"user_id": N_("Link only a staff account with the expert role.")})
-    site_id = draft.site_id
-    if site_id is None and draft.new_site_name:
-        site = Site(unit_id=unit_id, name=draft.new_site_name, address=draft.new_site_address)
-        session.add(site)
-        await session.flush()
-        site_id = site.id
+    await check_links(session, draft, unit_id=unit_id)
+    site_id = await site_for_draft(session, draft, unit_id=unit_id)
     expert = Expert(
         unit_id=unit_id,
         name=draft.name,
         title=draft.title,
+        bio=draft.bio,
         specialties=",".join(draft.specialties),
         modes=",".join(draft.modes),
         site_id=site_id,

@@ -12,7 +12,8 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from booking import roster
+from booking import roster, roster_edits
+from booking.models import Expert
 from booking.page_helpers import vocabularies
 from core.accounts import Role, StaffUser
 from core.db import DbSession
@@ -26,14 +27,21 @@ ROSTER_EDITORS = requires_roles(Role.COORDINATOR, Role.ADMIN)
 ROSTER_READERS = requires_roles(Role.COORDINATOR, Role.ADMIN, Role.EXPERT)
 RULE_ROWS = 5
 
-__all__ = ["ROSTER_EDITORS", "ROSTER_READERS", "RosterEditing", "RosterReading"]
+__all__ = ["ROSTER_EDITORS", "ROSTER_READERS", "RosterEditing", "RosterReading", "expert_form_page"]
 
 StaffRequest = Request[StaffUser, Any, Any]
 
 
-async def _expert_form_page(
-    db: DbSession, viewer: StaffUser, values: dict[str, list[str]], errors: dict[str, str], status: int
+async def expert_form_page(
+    db: DbSession,
+    viewer: StaffUser,
+    values: dict[str, list[str]],
+    errors: dict[str, str],
+    status: int,
+    *,
+    editing: Expert | None = None,
 ) -> Template:
+    """The add form, or (`editing`) the edit form of that expert, which may keep its linked account."""
     rows = list(
         zip(
             values.get("rule_weekday", []),
@@ -43,6 +51,8 @@ async def _expert_form_page(
         )
     )
     rows += [("", "", "")] * max(RULE_ROWS - len(rows), 1)
+    accounts = await roster.unlinked_expert_accounts(db, viewer_unit_id=viewer.unit_id)
+    linked = await db.get(StaffUser, editing.user_id) if editing and editing.user_id else None
     return Template(
         template_name="roster/expert_form.html",
         context={
@@ -50,7 +60,8 @@ async def _expert_form_page(
             "errors": errors,
             "rule_rows": rows,
             "sites": await roster.sites(db, viewer_unit_id=viewer.unit_id),
-            "accounts": await roster.unlinked_expert_accounts(db, viewer_unit_id=viewer.unit_id),
+            "accounts": [linked, *accounts] if linked else accounts,
+            "editing": editing,
             **vocabularies(),
         },
         status_code=status,
@@ -63,7 +74,7 @@ class RosterReading(Controller):
     include_in_schema = False
 
     @get("/", name="roster:list")
-    async def experts(self, request: StaffRequest, db: DbSession) -> Template | Redirect:
+    async def experts(self, request: StaffRequest, db: DbSession, cipher: CipherDep) -> Template | Redirect:
         if request.user.role == Role.EXPERT.value:
             own = await roster.expert_linked_to(db, request.user.id or 0)
             if own is not None:
@@ -71,7 +82,12 @@ class RosterReading(Controller):
                 return Redirect(target, status_code=303)
             return Template(template_name="roster/no_profile.html", context={})
         experts = await roster.list_experts(db, viewer_unit_id=request.user.unit_id)
-        return Template(template_name="roster/experts.html", context={"experts": experts, **vocabularies()})
+        rebook = await roster_edits.appointments_to_rebook(db, cipher, viewer_unit_id=request.user.unit_id)
+        return Template(
+            template_name="roster/experts.html",
+            context={"experts": experts, "rebook": rebook, **vocabularies()},
+            headers={"Cache-Control": "no-store"},
+        )
 
     @get("/{expert_id:int}", name="roster:detail")
     async def detail(
@@ -87,13 +103,22 @@ class RosterReading(Controller):
         )
         feed = request.app.route_reverse("calendar:expert_feed", feed=f"{schedule.expert.feed_token}.ics")
         feed_url = settings.public_base_url + feed
+        can_edit = request.user.role in (Role.COORDINATOR.value, Role.ADMIN.value)
+        rebook = (
+            await roster_edits.appointments_to_rebook(
+                db, cipher, viewer_unit_id=request.user.unit_id, expert_id=expert_id
+            )
+            if can_edit and not schedule.expert.active
+            else []
+        )
         return Template(
             template_name="roster/expert_detail.html",
             context={
                 "schedule": schedule,
                 "feed_url": feed_url,
                 "webcal_url": "webcal://" + feed_url.split("://", 1)[-1],
-                "can_edit": request.user.role in (Role.COORDINATOR.value, Role.ADMIN.value),
+                "can_edit": can_edit,
+                "rebook": rebook,
                 **vocabularies(),
             },
             headers={"Cache-Control": "no-store"},
@@ -108,7 +133,7 @@ class RosterEditing(Controller):
     @get("/new", name="roster:new")
     async def new(self, request: StaffRequest, db: DbSession) -> Template:
         defaults = {"slot_minutes": ["50"], "buffer_minutes": ["10"], "modes": ["in_person", "phone"]}
-        return await _expert_form_page(db, request.user, defaults, {}, 200)
+        return await expert_form_page(db, request.user, defaults, {}, 200)
 
     @post("/new", name="roster:create")
     async def create(self, request: StaffRequest, db: DbSession) -> Template | Redirect:
@@ -123,7 +148,7 @@ class RosterEditing(Controller):
             expert = await roster.create_expert(db, draft, unit_id=request.user.unit_id)
         except FormInvalid as exc:
             await db.rollback()
-            return await _expert_form_page(db, request.user, values, exc.errors, 400)
+            return await expert_form_page(db, request.user, values, exc.errors, 400)
         return Redirect(request.app.route_reverse("roster:detail", expert_id=expert.id), status_code=303)
 
     @post("/{expert_id:int}/feed-token", name="roster:regenerate_feed")

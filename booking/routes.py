@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from litestar import Router
 
-from booking.api_routes import BookingApi, CalendarFeeds
+from booking.api_routes import BookingApi, CalendarFeeds, SiteCalendarFeeds
 from booking.no_show_routes import NoShowPages
 from booking.parent_pages import ParentBookingPages
+from booking.roster_edit_routes import RosterChanges
 from booking.roster_routes import RosterEditing, RosterReading
 
 __all__ = ["router"]
@@ -24,5 +25,7 @@ router = Router(
         CalendarFeeds,
         BookingApi,
         NoShowPages,  # b-fair
+        SiteCalendarFeeds,
+        RosterChanges,
     ],
 )

@@ -416,6 +416,7 @@ async def test_the_fuzzed_document_is_the_one_the_app_serves(client: AsyncTestCl
         "/health",
         "/ready",
         "/calendar/experts/{feed}",
+        "/calendar/sites/{feed}",
         "/api/calls",
         "/api/cases",
         "/api/cases/{number}",

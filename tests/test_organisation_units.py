@@ -205,6 +205,7 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
         "act": "note",
         "voice_call_id": str(work["voice_call"]),
         "call_id": str(west_call),
+        "site_id": str(expert.site_id),
     }
     routes = [(p, m) for p, m, guards in _routes(app) if guards and not _is_public(p)]
     assert len(routes) >= 25
@@ -320,6 +321,9 @@ async def _west_state(engine, number: str, expert_id: int, user_id: int) -> tupl
             "SELECT COUNT(*) FROM help_plan",
             "SELECT COUNT(*) FROM outbox_message",
             "SELECT COUNT(*) FROM voice_call WHERE hotline_call_id IS NOT NULL",
+            "SELECT name || CAST(active AS TEXT) FROM expert WHERE id = :e",
+            "SELECT COUNT(*) FROM expert WHERE updated_at IS NOT NULL",
+            "SELECT COUNT(*) FROM site_feed",
         ]
         query = "SELECT " + ", ".join(f"({part})" for part in parts)
         row = await conn.execute(text(query), {"n": number, "e": expert_id, "u": user_id})

@@ -34,6 +34,7 @@ PUBLIC = {
     "/book/manage/{manage_token:str}": "the secret manage token is the credential",
     "/book/manage/{manage_token:str}/cancel": "the secret manage token is the credential",
     "/calendar/experts/{feed:str}": "the secret feed token is the credential",
+    "/calendar/sites/{feed:str}": "the site's secret feed token is the credential",
     "/api/experts": "public roster for booking (names, specialties, sites)",
     "/api/experts/{expert_id:int}/slots": "public free slots for booking",
     "/api/bookings": "parents book without an account",
