@@ -9,12 +9,22 @@ from __future__ import annotations
 from litestar import Router
 
 from booking.api_routes import BookingApi, CalendarFeeds
+from booking.availability_routes import ExpertAvailability
 from booking.parent_pages import ParentBookingPages
 from booking.roster_routes import RosterEditing, RosterReading
+from booking.soonest_routes import SoonestApi
 
 __all__ = ["router"]
 
 router = Router(
     path="/",
-    route_handlers=[ParentBookingPages, RosterReading, RosterEditing, CalendarFeeds, BookingApi],
+    route_handlers=[
+        ParentBookingPages,
+        RosterReading,
+        RosterEditing,
+        CalendarFeeds,
+        BookingApi,
+        ExpertAvailability,
+        SoonestApi,
+    ],
 )

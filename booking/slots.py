@@ -20,7 +20,15 @@ from core.db import AsyncSession, utcnow
 from core.i18n import N_
 from core.settings import Settings
 
-__all__ = ["exception_of", "next_free", "parse_start", "policy_for", "refusal_for", "slots_for_expert"]
+__all__ = [
+    "busy_filter",
+    "exception_of",
+    "next_free",
+    "parse_start",
+    "policy_for",
+    "refusal_for",
+    "slots_for_expert",
+]
 
 NEXT_FREE_SHOWN = 5
 # No slot is near either end of Python's calendar; a start there (year 1 or 9999 with an offset) cannot be
@@ -54,7 +62,7 @@ def policy_for(expert: Expert, settings: Settings, rules: EffectiveRules | None 
     )
 
 
-def _live(now: datetime) -> list[ColumnElement[bool]]:
+def busy_filter(now: datetime) -> list[ColumnElement[bool]]:
     # A hold past its expiry no longer blocks anyone, even before it is marked `expired`.
     return [
         col(Appointment.status).in_(ACTIVE_STATUSES),
@@ -75,7 +83,7 @@ async def _busy_periods(
         ]
     rows = await session.exec(
         select(Appointment.starts_at, Appointment.ends_at).where(
-            Appointment.expert_id == expert_id, *_live(now), *window
+            Appointment.expert_id == expert_id, *busy_filter(now), *window
         )
     )
     return [BusyPeriod(start, end) for start, end in rows.all()]
