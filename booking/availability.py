@@ -8,16 +8,17 @@ the same rules without computing the others), and what lets hypothesis test it.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
-from booking.day_plan import DayPlan
+from booking.day_plan import DayPlan, Hours
 
 __all__ = [
     "BusyPeriod",
@@ -103,34 +104,6 @@ def _bounds(start: time, end: time, on: date, zone: ZoneInfo) -> tuple[datetime,
     )
 
 
-def _blocked_intervals(
-    busy: Iterable[BusyPeriod], buffer: timedelta
-) -> tuple[list[datetime], list[datetime]]:
-    """Busy periods widened by the buffer on both sides and merged: disjoint, sorted starts and ends.
-
-    Merging makes both lists ascending, so one bisect answers "does [start, end) clash?" — a slot check
-    stays O(log n) however many appointments an expert has.
-    """
-    starts: list[datetime] = []
-    ends: list[datetime] = []
-    for period in sorted(busy, key=lambda b: b.starts_at):
-        # The buffer keeps a gap on both sides of every booked period: the expert needs it between parents.
-        lo, hi = period.starts_at - buffer, period.ends_at + buffer
-        if ends and lo <= ends[-1]:
-            ends[-1] = max(ends[-1], hi)
-        else:
-            starts.append(lo)
-            ends.append(hi)
-    return starts, ends
-
-
-def _clashes(start: datetime, end: datetime, blocked: tuple[list[datetime], list[datetime]]) -> bool:
-    starts, ends = blocked
-    # The last blocked interval that begins before this slot ends is the only one that can overlap it.
-    i = bisect_left(starts, end) - 1
-    return i >= 0 and ends[i] > start
-
-
 def _check_policy(policy: SlotPolicy, now: datetime) -> None:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -138,18 +111,23 @@ def _check_policy(policy: SlotPolicy, now: datetime) -> None:
         raise ValueError("slot length must be positive and the buffer not negative")
 
 
-def _grid(plan: DayPlan, day: date, policy: SlotPolicy, zone: ZoneInfo) -> list[datetime]:
-    """Every start on the day's slot grid, before notice, window, cap or busy time are considered.
+@lru_cache(maxsize=4096)
+def _day_grid(
+    hours: tuple[Hours, ...], day: date, slot: timedelta, step: timedelta, zone: str
+) -> tuple[datetime, ...]:
+    """Every start on one day's slot grid (UTC), before notice, window, cap or busy time count.
 
-    Each opening runs start, start + (slot + buffer), ...; a slot lies wholly inside one opening.
-    Overlapping openings could offer overlapping starts; the earliest of each run is kept so a day never
-    offers two slots one person could not both attend.
+    Each opening runs start, start + (slot + buffer), ...; a slot lies wholly inside one opening. Each
+    date is converted on its own because the UTC offset can differ between dates (daylight saving in
+    zones other than Asia/Shanghai). Overlapping openings could offer overlapping starts; the earliest
+    of each run is kept so a day never offers two slots one person could not both attend. Memoised:
+    the same hours on the same date give the same grid for every expert who keeps them.
     """
-    step = policy.slot + policy.buffer
+    tz = ZoneInfo(zone)
     starts: list[datetime] = []
-    for open_local, close_local in plan.hours_on(day):
-        start, close_at = _bounds(open_local, close_local, day, zone)
-        while start + policy.slot <= close_at:
+    for open_local, close_local in hours:
+        start, close_at = _bounds(open_local, close_local, day, tz)
+        while start + slot <= close_at:
             starts.append(start)
             start += step
     starts.sort()
@@ -157,11 +135,34 @@ def _grid(plan: DayPlan, day: date, policy: SlotPolicy, zone: ZoneInfo) -> list[
     for start in starts:
         if not kept or start >= kept[-1] + step:
             kept.append(start)
-    return kept
+    return tuple(kept)
 
 
-def _per_day(busy: Iterable[BusyPeriod], zone: ZoneInfo) -> Counter[date]:
-    return Counter(b.starts_at.astimezone(zone).date() for b in busy)
+@dataclass(frozen=True)
+class _Grid:
+    starts: tuple[datetime, ...]  # every start of the days, ascending
+    days: tuple[tuple[date, int, int], ...]  # (local date, first index, end index) for the daily cap
+
+
+@lru_cache(maxsize=1024)
+def _horizon_grid(
+    plan: DayPlan, first_day: date, last_day: date, slot: timedelta, step: timedelta, zone: str
+) -> _Grid:
+    """The grid of every day from first_day to last_day, memoised: a roster's experts mostly share their
+    hours, and one expert's grid is asked for again and again on the same day."""
+    starts: list[datetime] = []
+    days: list[tuple[date, int, int]] = []
+    day = first_day
+    while day <= last_day:
+        begin = len(starts)
+        starts.extend(_day_grid(plan.hours_on(day), day, slot, step, zone))
+        days.append((day, begin, len(starts)))
+        day += timedelta(days=1)
+    return _Grid(tuple(starts), tuple(days))
+
+
+def _local(b: BusyPeriod, zone: ZoneInfo) -> date:
+    return b.starts_at.astimezone(zone).date()
 
 
 def _as_plan(windows: Iterable[WeeklyWindow] | DayPlan) -> DayPlan:
@@ -169,6 +170,25 @@ def _as_plan(windows: Iterable[WeeklyWindow] | DayPlan) -> DayPlan:
         return windows
     # Plain weekly windows (the engine's original input) know no holidays or exceptions.
     return DayPlan.of(((w.weekday, w.start, w.end) for w in windows), follows_holidays=False)
+
+
+def _killed(
+    grid: tuple[datetime, ...], busy: Iterable[BusyPeriod], policy: SlotPolicy, lo: int, hi: int
+) -> list[tuple[int, int]]:
+    """Index ranges of grid starts that clash with a busy period widened by the buffer on both sides.
+
+    A start t clashes with [b0, b1) when t < b1 + buffer and t + slot > b0 - buffer; the grid is sorted,
+    so two bisects per busy period find them all, however many slots a day has.
+    """
+    before = policy.slot + policy.buffer
+    after = policy.buffer
+    ranges = []
+    for b in busy:
+        first = bisect_right(grid, b.starts_at - before, lo, hi)
+        end = bisect_left(grid, b.ends_at + after, first, hi)
+        if first < end:
+            ranges.append((first, end))
+    return ranges
 
 
 def free_slots(
@@ -181,35 +201,43 @@ def free_slots(
 ) -> list[datetime]:
     """Slot start times (UTC, sorted, non-overlapping) that can still be booked, at most `limit`.
 
-    A slot lies on the day's slot grid (see `_grid`); it starts no earlier than now + minimum notice and
-    no later than now + horizon, on a day already released and not yet full; and it keeps the buffer from
-    every busy period.
+    A slot lies on the day's slot grid (see `_day_grid`); it starts no earlier than now + minimum notice
+    and no later than now + horizon, on a day already released and not yet full; and it keeps the buffer
+    from every busy period.
     """
     _check_policy(policy, now)
     plan = _as_plan(windows)
     zone = ZoneInfo(policy.timezone)
-    busy = list(busy)
     earliest = now + policy.min_notice
     latest = now + policy.horizon
-    blocked = _blocked_intervals(busy, policy.buffer)
-    taken_per_day = _per_day(busy, zone) if policy.daily_cap is not None else Counter[date]()
-    released = policy.last_released_day(now.astimezone(zone))
-
-    slots: list[datetime] = []
     # One day either side: a window late on a local date can fall on the neighbouring UTC date.
-    day = earliest.astimezone(zone).date() - timedelta(days=1)
+    first_day = earliest.astimezone(zone).date() - timedelta(days=1)
     last_day = latest.astimezone(zone).date() + timedelta(days=1)
+    released = policy.last_released_day(now.astimezone(zone))
     if released is not None:
         last_day = min(last_day, released)
-    while day <= last_day:
-        if policy.daily_cap is None or taken_per_day[day] < policy.daily_cap:
-            for start in _grid(plan, day, policy, zone):
-                if earliest <= start <= latest and not _clashes(start, start + policy.slot, blocked):
-                    slots.append(start)
-                    if limit is not None and len(slots) >= limit:
-                        return slots
-        day += timedelta(days=1)
-    return slots
+    if last_day < first_day:
+        return []
+    grid = _horizon_grid(plan, first_day, last_day, policy.slot, policy.slot + policy.buffer, policy.timezone)
+    starts = grid.starts
+    lo, hi = bisect_left(starts, earliest), bisect_right(starts, latest)
+    busy = list(busy)
+    killed = _killed(starts, busy, policy, lo, hi)
+    if policy.daily_cap is not None:
+        taken = Counter(_local(b, zone) for b in busy)
+        killed += [(begin, end) for day, begin, end in grid.days if taken[day] >= policy.daily_cap]
+    # The free starts are the runs between killed ranges.
+    slots: list[datetime] = []
+    at = lo
+    for first, end in sorted(killed):
+        if first > at:
+            slots.extend(starts[at:first])
+        at = max(at, end)
+        if limit is not None and len(slots) >= limit:
+            return slots[:limit]
+    if at < hi:
+        slots.extend(starts[at:hi])
+    return slots if limit is None else slots[:limit]
 
 
 def refusal(
@@ -232,12 +260,14 @@ def refusal(
     released = policy.last_released_day(now.astimezone(zone))
     if released is not None and day > released:
         return Refusal.NOT_RELEASED
-    if start not in _grid(_as_plan(windows), day, policy, zone):
+    plan = _as_plan(windows)
+    step = policy.slot + policy.buffer
+    if start not in _day_grid(plan.hours_on(day), day, policy.slot, step, policy.timezone):
         return Refusal.NOT_OPEN
     busy = list(busy)
-    if policy.daily_cap is not None and _per_day(busy, zone)[day] >= policy.daily_cap:
+    if policy.daily_cap is not None and sum(1 for b in busy if _local(b, zone) == day) >= policy.daily_cap:
         return Refusal.DAY_FULL
-    if _clashes(start, start + policy.slot, _blocked_intervals(busy, policy.buffer)):
+    if _killed((start,), busy, policy, 0, 1):
         return Refusal.TAKEN
     return None
 

@@ -112,13 +112,12 @@ async def load_rules(
     experts = list(experts)
     expert_ids = [e.id for e in experts if e.id is not None]
     site_ids = sorted({e.site_id for e in experts if e.site_id is not None})
-    rows = (
-        await session.exec(
-            select(BookingRules).where(
-                or_(col(BookingRules.site_id).in_(site_ids), col(BookingRules.expert_id).in_(expert_ids))
-            )
+    query = select(BookingRules)
+    if len(expert_ids) <= 50:  # for a whole roster the small table is read whole: no long IN list
+        query = query.where(
+            or_(col(BookingRules.site_id).in_(site_ids), col(BookingRules.expert_id).in_(expert_ids))
         )
-    ).all()
+    rows = (await session.exec(query)).all()
     by_site = {r.site_id: r for r in rows if r.site_id is not None}
     by_expert = {r.expert_id: r for r in rows if r.expert_id is not None}
     return by_site, by_expert

@@ -15,7 +15,7 @@ Every time is local wall-clock time in the site's zone (Asia/Shanghai: UTC+8 all
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, time
 
 from core.china_calendar import DayKind, day_kind, makeup_replaces
@@ -41,15 +41,12 @@ class DateException:
 
 @dataclass(frozen=True)
 class DayPlan:
-    weekly: dict[int, list[Hours]]  # weekday (0 = Monday) -> hours
+    """Hashable (so the slot engine can memoise a plan's grid of starts): weekly hours as a tuple of seven
+    tuples, Monday first."""
+
+    weekly: tuple[tuple[Hours, ...], ...]  # index = weekday (0 = Monday)
     exceptions: tuple[DateException, ...] = ()
     follows_holidays: bool = True
-    _off: tuple[DateException, ...] = field(init=False, repr=False, compare=False)
-    _extra: tuple[DateException, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_off", tuple(e for e in self.exceptions if not e.extra))
-        object.__setattr__(self, "_extra", tuple(e for e in self.exceptions if e.extra))
 
     @classmethod
     def of(
@@ -59,28 +56,33 @@ class DayPlan:
         *,
         follows_holidays: bool = True,
     ) -> DayPlan:
-        by_day: dict[int, list[Hours]] = {}
+        by_day: list[list[Hours]] = [[] for _ in range(7)]
         for weekday, start, end in weekly:
-            by_day.setdefault(weekday, []).append((start, end))
-        for hours in by_day.values():
-            hours.sort()
-        return cls(by_day, tuple(exceptions), follows_holidays)
+            by_day[weekday].append((start, end))
+        return cls(tuple(tuple(sorted(h)) for h in by_day), tuple(exceptions), follows_holidays)
 
-    def hours_on(self, day: date) -> list[Hours]:
+    def hours_on(self, day: date) -> tuple[Hours, ...]:
         """Opening hours on `day`, sorted by start (they may overlap when rules do)."""
         weekday = day.weekday()
         if self.follows_holidays:
             kind = day_kind(day)
             if kind is DayKind.HOLIDAY:
-                weekday = -1
-            elif kind is DayKind.MAKEUP_WORKDAY:
+                return self._with_exceptions(day, ())
+            if kind is DayKind.MAKEUP_WORKDAY:
                 weekday = makeup_replaces(day) or 0
-        hours = list(self.weekly.get(weekday, ()))
-        for off in self._off:
-            if hours and off.covers(day):
-                hours = _subtract(hours, off.start, off.end)
-        extras = [(e.start, e.end) for e in self._extra if e.covers(day) and e.start and e.end]
-        return sorted(hours + extras) if extras else hours
+        return self._with_exceptions(day, self.weekly[weekday])
+
+    def _with_exceptions(self, day: date, hours: tuple[Hours, ...]) -> tuple[Hours, ...]:
+        if not self.exceptions:
+            return hours
+        changed = list(hours)
+        for x in self.exceptions:
+            if not x.extra and changed and x.covers(day):
+                changed = _subtract(changed, x.start, x.end)
+        for x in self.exceptions:
+            if x.extra and x.start and x.end and x.covers(day):
+                changed.append((x.start, x.end))
+        return tuple(sorted(changed))
 
 
 def _subtract(hours: list[Hours], start: time | None, end: time | None) -> list[Hours]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from sqlmodel import col, select
 
@@ -28,6 +29,17 @@ __all__ = ["ExpertSoonest", "free_slots_of", "soonest_by_specialty"]
 
 # The first look covers this many days; experts with too few free times then get the whole window.
 _FIRST_LOOK = timedelta(days=7)
+
+
+# Up to this many experts are named in an IN list; beyond it every active expert's rows are read and the
+# others dropped in memory — compiling an IN of hundreds of bound values costs more than the extra rows.
+_NAMED_IDS = 50
+
+
+def _among(column: Any, ids: list[int]) -> Any:
+    if len(ids) <= _NAMED_IDS:
+        return column.in_(ids)
+    return column.in_(select(Expert.id).where(col(Expert.active).is_(True)))
 
 
 @dataclass(frozen=True)
@@ -56,17 +68,23 @@ async def free_slots_of(
     }
     ids = list(rules)
     weekly: dict[int, list[tuple[int, time, time]]] = defaultdict(list)
-    for r in (
-        await session.exec(select(AvailabilityRule).where(col(AvailabilityRule.expert_id).in_(ids)))
-    ).all():
-        weekly[r.expert_id].append((r.weekday, r.start_local, r.end_local))
+    hours = select(
+        col(AvailabilityRule.expert_id),
+        col(AvailabilityRule.weekday),
+        col(AvailabilityRule.start_local),
+        col(AvailabilityRule.end_local),
+    ).where(_among(col(AvailabilityRule.expert_id), ids))
+    for expert_id, weekday, start, end in (await session.exec(hours)).all():
+        if expert_id in rules:
+            weekly[expert_id].append((weekday, start, end))
     today = now.date() - timedelta(days=1)
     exceptions: dict[int, list[DateException]] = defaultdict(list)
     query = select(AvailabilityException).where(
-        col(AvailabilityException.expert_id).in_(ids), AvailabilityException.last_day >= today
+        _among(col(AvailabilityException.expert_id), ids), AvailabilityException.last_day >= today
     )
     for x in (await session.exec(query)).all():
-        exceptions[x.expert_id].append(exception_of(x))
+        if x.expert_id in rules:
+            exceptions[x.expert_id].append(exception_of(x))
     plans = {i: DayPlan.of(weekly[i], exceptions[i], follows_holidays=rules[i].follows_holidays) for i in ids}
 
     def compute(expert: Expert, busy: list[BusyPeriod], until: timedelta | None) -> list[datetime]:
@@ -104,7 +122,7 @@ async def _busy_of(
     horizon = until if until is not None else timedelta(days=max(r.window_days for r in rules.values()))
     rows = await session.exec(
         select(Appointment.expert_id, Appointment.starts_at, Appointment.ends_at).where(
-            col(Appointment.expert_id).in_(ids),
+            _among(col(Appointment.expert_id), ids),
             *busy_filter(now),
             Appointment.ends_at > now - timedelta(days=1),
             # A whole day past the window's end: the daily cap counts that local day's bookings.
@@ -112,8 +130,10 @@ async def _busy_of(
         )
     )
     busy: dict[int, list[BusyPeriod]] = defaultdict(list)
+    wanted = set(ids)
     for expert_id, start, end in rows.all():
-        busy[expert_id].append(BusyPeriod(start, end))
+        if expert_id in wanted:
+            busy[expert_id].append(BusyPeriod(start, end))
     return busy
 
 
