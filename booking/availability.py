@@ -144,7 +144,7 @@ class _Grid:
     days: tuple[tuple[date, int, int], ...]  # (local date, first index, end index) for the daily cap
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)  # a grid is at most a few hundred datetimes: a few MB at most
 def _horizon_grid(
     plan: DayPlan, first_day: date, last_day: date, slot: timedelta, step: timedelta, zone: str
 ) -> _Grid:

@@ -414,3 +414,29 @@ async def test_the_soonest_api_answers_per_specialty(client, engine):
     assert answer.json()[0]["expert_id"] == expert.id and len(answer.json()[0]["slots"]) == 3
     assert (await client.get("/api/specialties/nonsense/soonest")).status_code == 404
     assert (await client.get("/api/specialties/bullying/soonest")).json() == []
+
+
+async def test_a_parent_picking_a_time_on_a_day_off_is_told_why_and_offered_other_times(
+    client, engine, settings
+):
+    from tests.booking.test_booking_pages import _booking_form
+
+    expert = await add_expert(engine)
+    start = (await _slots(engine, settings, expert))[0]
+    away = AvailabilityException(
+        expert_id=expert.id or 0, kind="off", first_day=_local_day(start), last_day=_local_day(start)
+    )
+    await _add(engine, away)
+    page = await post_form(
+        client,
+        f"/book/experts/{expert.id}/form",
+        _booking_form(iso_utc(start)),
+        headers={"accept-language": "zh-CN"},
+    )
+    assert page.status_code == 409
+    assert ZH(SlotUnavailable.REASONS["not_open"]) in page.text
+    assert (
+        ZH("Sorry, this time has just been taken by someone else. Please choose another time.")
+        not in page.text
+    )
+    assert await appointments(engine) == []
