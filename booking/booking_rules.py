@@ -87,7 +87,7 @@ def resolve(
         min_notice=timedelta(minutes=notice)
         if isinstance(notice, int)
         else timedelta(hours=settings.booking_min_notice_hours),
-        window_days=int(str(chosen.get("window_days", settings.booking_horizon_days))),
+        window_days=_int(chosen.get("window_days")) or settings.booking_horizon_days,
         release_days_before=_int(chosen.get("release_days_before")),
         release_at=_time(chosen.get("release_at")) or time(0),
         daily_cap=_int(chosen.get("daily_cap")),

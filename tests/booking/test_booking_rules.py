@@ -213,6 +213,8 @@ async def test_an_experts_minimum_notice_holds_for_the_api_with_a_translated_rea
         {"scope": "expert", "min_notice_hours": "48"}, follow_redirects=False,
     )  # fmt: skip
     assert saved.status_code == 303
+    page = (await client.get(f"/roster/experts/{expert.id}/availability")).text
+    assert 'name="min_notice_hours" min="0" max="720" value="48"' in page
     offered = (await client.get(f"/api/experts/{expert.id}/slots")).json()["slots"]
     assert iso_utc(soon) not in offered
     assert datetime.fromisoformat(offered[0]) >= utcnow() + timedelta(hours=48)
