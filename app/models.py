@@ -1,5 +1,6 @@
 """Imports every table so SQLModel's metadata is complete (Alembic and test set-up use it)."""
 
+from booking.availability_models import AvailabilityException, BookingRules
 from booking.models import Appointment, AvailabilityRule, Expert, Site
 from core.accounts import LoginSession, StaffUser
 from core.audit import AuditEvent
@@ -26,7 +27,9 @@ __all__ = [
     "Agency",
     "Appointment",
     "AuditEvent",
+    "AvailabilityException",
     "AvailabilityRule",
+    "BookingRules",
     "Call",
     "CaseEvent",
     "CaseNumberCounter",

@@ -21,14 +21,16 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from booking.errors import HoldExpired, SlotTaken, WrongCode
+from booking.availability import Refusal
+from booking.booking_rules import ensure_change_allowed
+from booking.errors import HoldExpired, SlotTaken, SlotUnavailable, WrongCode
 from booking.messages import enqueue_cancellation, enqueue_code, enqueue_confirmation
 from booking.models import APPOINTMENT_TRANSITIONS, Appointment, AppointmentStatus
 from booking.online_admission import admit_online
 from booking.parent_details import CleanDetails, ParentDetails, validate_details
 from booking.roster import load_expert
 from booking.slot_times import as_utc
-from booking.slots import next_free, slots_for_expert
+from booking.slots import next_free, refusal_for, slots_for_expert
 from booking.tokens import new_code, new_token, otp_digest, token_hash
 from core.db import AsyncSession, utcnow
 from core.errors import Conflict, FormInvalid, NotFound
@@ -87,9 +89,12 @@ async def _insert_active(
     if admit is not None:
         await admit(phone_index(cipher, clean.phone_e164))
     starts_at = as_utc(starts_at)
-    slots = await slots_for_expert(session, settings, expert, now=now)
-    if starts_at not in slots:
-        raise SlotTaken(next_free(slots, starts_at))
+    # Only the asked-for start is checked (its own day of hours and bookings), not the whole horizon;
+    # the unique index below still decides between two parents asking at once.
+    refused = await refusal_for(session, settings, expert, starts_at, now=now)
+    if refused is not None:
+        others = next_free(await slots_for_expert(session, settings, expert, now=now), starts_at)
+        raise SlotTaken(others) if refused is Refusal.TAKEN else SlotUnavailable(refused, others)
     ends_at = starts_at + timedelta(minutes=expert.slot_minutes)
 
     # A hold nobody confirmed in time still sits in the unique index; release it so the slot is usable.
@@ -329,6 +334,7 @@ async def cancel_by_manage_token(
         raise Conflict(
             N_("This consultation has already started or passed; it can no longer be cancelled here.")
         )
+    await ensure_change_allowed(session, settings, appointment, now)
     moved = await session.exec(
         update(Appointment)
         .where(

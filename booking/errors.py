@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from booking.slot_times import iso_utc
 from core.errors import Conflict, FormInvalid, UserFacingError
@@ -14,6 +15,7 @@ __all__ = [
     "HoldExpired",
     "OptedOutOfSms",
     "SlotTaken",
+    "SlotUnavailable",
     "TooManyActive",
     "TooManyCodes",
     "WrongCode",
@@ -122,3 +124,25 @@ class TooManyCodes(UserFacingError):
             after=after,
             hotline=hotline,
         )
+
+
+class SlotUnavailable(SlotTaken):
+    """The time is not offered for a reason other than another booking: too soon, too far ahead, not yet
+    released, the expert's day full, or not among the day's hours (a day off, a holiday). A SlotTaken, so
+    every page that offers other times on a conflict does so here too, with this reason as its message."""
+
+    REASONS: ClassVar[dict[str, str]] = {
+        "too_soon": N_("This time starts too soon to be booked. Please choose a later time."),
+        "too_far": N_("This time is further ahead than bookings are taken. Please choose an earlier time."),
+        "not_released": N_("Times on this day are not open for booking yet. Please choose an earlier day."),
+        "day_full": N_("This expert takes no more bookings on that day. Please choose another day."),
+        "not_open": N_(
+            "The expert does not see parents at this time (a day off, a holiday or outside their hours). "
+            "Please choose a time from the list."
+        ),
+    }
+
+    def __init__(self, reason: str, next_free: list[datetime]) -> None:
+        super().__init__(next_free)
+        self.message = self.REASONS[reason]
+        self.reason = reason

@@ -195,7 +195,12 @@ class ParentBookingPages(Controller):
         except SlotTaken as exc:
             return Template(
                 template_name="booking/slot_taken.html",
-                context={"expert": expert, "next_free": exc.next_free, "iso": iso_utc},
+                context={
+                    "expert": expert,
+                    "next_free": exc.next_free,
+                    "iso": iso_utc,
+                    "message": exc.message,
+                },
                 status_code=409,
             )
         target = request.app.route_reverse("book:verify", verify_token=held.verify_token)

@@ -9,10 +9,12 @@ from __future__ import annotations
 from litestar import Router
 
 from booking.api_routes import BookingApi, CalendarFeeds, SiteCalendarFeeds
+from booking.availability_routes import ExpertAvailability
 from booking.no_show_routes import NoShowPages
 from booking.parent_pages import ParentBookingPages
 from booking.roster_edit_routes import RosterChanges
 from booking.roster_routes import RosterEditing, RosterReading
+from booking.soonest_routes import SoonestApi
 
 __all__ = ["router"]
 
@@ -27,5 +29,7 @@ router = Router(
         NoShowPages,  # b-fair
         SiteCalendarFeeds,
         RosterChanges,
+        ExpertAvailability,
+        SoonestApi,
     ],
 )

@@ -1,13 +1,13 @@
 """Working days in mainland China: statutory holidays are off, make-up working days (调休, a Saturday or
 Sunday worked in exchange for a longer holiday) are on.
 
-The calendar comes from `chinesecalendar` (import name `chinese_calendar`), which ships the State
-Council's published schedule year by year. It only knows the years whose schedule was published when the
-installed version was released (1.11.0: 2004–2026; the next year's schedule usually comes out in
-November and a new release follows). For a year it does not know, the library raises; we then count
-Monday to Friday as working days, log one warning per process and year, and go on: a referral due in
-such a year may then fall on a holiday that was not yet published. Upgrading the package fixes the due
-dates of new referrals; those already sent keep the date they were given.
+The calendar comes from `chinesecalendar` through core.china_calendar (booking reads it too), which
+ships the State Council's published schedule year by year. It only knows the years whose schedule was
+published when the installed version was released (1.11.0: 2004–2026; the next year's schedule usually
+comes out in November and a new release follows). For a year it does not know, we count Monday to
+Friday as working days, log one warning per process and year, and go on: a referral due in such a year
+may then fall on a holiday that was not yet published. Upgrading the package fixes the due dates of new
+referrals; those already sent keep the date they were given.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
+from core.china_calendar import official_working_day
 
 __all__ = ["add_working_days", "end_of_local_day", "is_working_day"]
 
@@ -26,9 +26,8 @@ _warned_years: set[int] = set()
 
 
 def is_working_day(day: date) -> bool:
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
+    working = official_working_day(day)
+    if working is None:
         if day.year not in _warned_years:
             _warned_years.add(day.year)
             log.warning(
@@ -37,6 +36,7 @@ def is_working_day(day: date) -> bool:
                 day.year,
             )
         return day.weekday() < 5
+    return working
 
 
 def add_working_days(start: date, days: int) -> date:

@@ -328,6 +328,7 @@ def _steered(path: str, world: World) -> dict[str, dict[str, st.SearchStrategy[A
         # Characters that end a path segment would send these POSTs to the case itself (a GET, so a 405).
         **_case_work_steering(case_numbers.filter(lambda number: not set(number) & set("?#/%"))),
         "/api/experts/{expert_id}/slots": {"path": {"expert_id": st.just(world.expert_id)}},
+        "/api/specialties/{specialty}/soonest": {"path": {"specialty": _codes(CATEGORIES)}},
         "/api/bookings": {
             "body": {
                 "expert_id": st.just(world.expert_id),
@@ -446,4 +447,5 @@ async def test_the_fuzzed_document_is_the_one_the_app_serves(client: AsyncTestCl
         "/api/bookings",
         "/api/bookings/{verify_token}/confirm",
         "/api/bookings/manage/{manage_token}/cancel",
+        "/api/specialties/{specialty}/soonest",
     }

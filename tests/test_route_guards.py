@@ -37,6 +37,7 @@ PUBLIC = {
     "/calendar/sites/{feed:str}": "the site's secret feed token is the credential",
     "/api/experts": "public roster for booking (names, specialties, sites)",
     "/api/experts/{expert_id:int}/slots": "public free slots for booking",
+    "/api/specialties/{specialty:str}/soonest": "public: the soonest free times of a specialty's experts",
     "/api/bookings": "parents book without an account",
     "/api/bookings/{verify_token:str}/confirm": "the secret verify token is the credential",
     "/api/bookings/manage/{manage_token:str}/cancel": "the secret manage token is the credential",
