@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_
 from sqlmodel import col, select
 
-from booking.models import Appointment, AppointmentStatus, Attendance, Expert, Site
+from booking.expert_desk import ATTENDANCE_LABELS
+from booking.models import Appointment, AppointmentStatus, Expert, Site
 from core.accounts import StaffUser
 from core.audit import record_audit
 from core.db import AsyncSession, utcnow
@@ -40,10 +41,7 @@ DAY_STATUSES: dict[str, str] = {
     AppointmentStatus.CONFIRMED: N_("Confirmed"),
     AppointmentStatus.HELD: N_("Waiting for the SMS code"),
     AppointmentStatus.CANCELLED: N_("Cancelled"),
-    Attendance.ATTENDED: N_("Attended"),
-    Attendance.LATE: N_("Came late"),
-    Attendance.NO_SHOW: N_("No-show"),
-    Attendance.CANCELLED_LATE: N_("Cancelled late"),
+    **ATTENDANCE_LABELS,
 }
 SPANS = ("day", "week")
 

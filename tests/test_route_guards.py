@@ -46,6 +46,9 @@ PUBLIC = {
     "/r/{token:str}/acknowledge": "the agency signs for it: the secret referral token is the credential",
     "/r/{token:str}/feedback": "the agency reports back: the secret referral token is the credential",
     "/r/{token:str}/decline": "the agency declines a referral: the secret referral token is the credential",
+    # issue 9: the parent moves their consultation with the manage link
+    "/book/manage/{manage_token:str}/reschedule": "the secret manage token is the credential",
+    "/book/manage/{manage_token:str}/reschedule/confirm": "the secret manage token is the credential",
 }
 PUBLIC_PREFIXES = ("/schema",)  # the OpenAPI description: route shapes, no data
 

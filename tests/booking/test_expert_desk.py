@@ -28,9 +28,11 @@ async def add_consultation(engine, cipher: FieldCipher, expert: Expert, *, hours
     async with create_sessionmaker(engine)() as session:
         appointment = Appointment(
             expert_id=expert.id or 0, starts_at=starts, ends_at=starts + timedelta(minutes=50), mode="phone",
-            status="confirmed", parent_name_ciphertext=cipher.encrypt("刘女士", context="appointment.parent_name"),
+            status="confirmed",
+            parent_name_ciphertext=cipher.encrypt("刘女士", context="appointment.parent_name"),
             parent_phone_ciphertext=cipher.encrypt("+8613800001111", context="appointment.parent_phone"),
-            parent_phone_index=uuid.uuid4().hex, notes_ciphertext=cipher.encrypt(INTAKE, context="appointment.notes"),
+            parent_phone_index=uuid.uuid4().hex,
+            notes_ciphertext=cipher.encrypt(INTAKE, context="appointment.notes"),
             ical_uid=f"{uuid.uuid4()}@test", confirmed_at=utcnow(), sequence=1,
         )  # fmt: skip
         session.add(appointment)
