@@ -338,7 +338,8 @@ async def _west_state(engine, number: str, expert_id: int, user_id: int) -> tupl
             "SELECT COUNT(*) FROM staff_alert WHERE read_at IS NULL",
             "SELECT COUNT(*) FROM help_plan",
             "SELECT COUNT(*) FROM outbox_message",
-            "SELECT MIN(starts_at) || COUNT(*) || MIN(COALESCE(attendance, '-')) FROM appointment",
+            "SELECT MIN(starts_at) FROM appointment",
+            "SELECT MIN(COALESCE(attendance, '-')) || MAX(sequence) FROM appointment",
             "SELECT COUNT(*) FROM appointment_move",
         ]
         query = "SELECT " + ", ".join(f"({part})" for part in parts)
