@@ -8,6 +8,7 @@ from datetime import datetime, time
 
 from sqlmodel import col, select
 
+from app.demo_b_expert import seed_expert_desk
 from app.demo_quarter import SeededQuarter, seed_quarter
 from app.demo_quarter_stories import CASES
 from app.demo_reports import seed_report_history
@@ -107,6 +108,9 @@ async def seed_demo(settings: Settings, *, print_summary: bool = False, now: dat
             quarter = await seed_quarter(session, settings, units=units, staff=staff, now=now)
             await seed_voice(session, settings, units=units, staff=staff, now=now)
             await seed_report_history(session, settings, units=units, staff=staff, now=now)
+            await seed_expert_desk(
+                session, settings, unit_id=units[0].id or 0, password=DEMO_PASSWORD, now=now
+            )
             await session.commit()
         experts = (await session.exec(select(Expert).order_by(col(Expert.id)))).all()
     await engine.dispose()

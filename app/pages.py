@@ -31,7 +31,7 @@ HOME_BY_ROLE = {
     Role.OPERATOR.value: "hotline:tasks",  # my tasks, with a link to my cases
     Role.SUPERVISOR.value: "hotline:supervision",
     Role.COORDINATOR.value: "roster:list",
-    Role.EXPERT.value: "roster:list",
+    Role.EXPERT.value: "expert:home",  # their own schedule (booking.expert_desk)
     Role.ADMIN.value: "admin:users",
 }
 

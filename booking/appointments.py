@@ -47,6 +47,8 @@ __all__ = [
     "cancel_by_manage_token",
     "confirm_with_code",
     "hold_slot",
+    "release_stale_holds",
+    "slot_taken",
 ]
 
 _A = AppointmentStatus
@@ -65,6 +67,25 @@ class ConfirmedBooking:
 
 
 # ---- the transactions --------------------------------------------------------------------------------
+
+
+async def release_stale_holds(
+    session: AsyncSession, expert_id: int, starts_at: datetime, ends_at: datetime, now: datetime
+) -> None:
+    """A hold nobody confirmed in time still sits in the unique index; mark the ones overlapping
+    [starts_at, ends_at) expired so the slot is usable (booking and rescheduling both take slots)."""
+    await session.exec(
+        update(Appointment)
+        .where(
+            col(Appointment.expert_id) == expert_id,
+            col(Appointment.status).in_(APPOINTMENT_TRANSITIONS.sources_of(_A.EXPIRED)),
+            col(Appointment.hold_expires_at) <= now,
+            col(Appointment.starts_at) < ends_at,
+            col(Appointment.ends_at) > starts_at,
+        )
+        .values(status=_A.EXPIRED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _insert_active(
@@ -97,19 +118,7 @@ async def _insert_active(
         raise SlotTaken(others) if refused is Refusal.TAKEN else SlotUnavailable(refused, others)
     ends_at = starts_at + timedelta(minutes=expert.slot_minutes)
 
-    # A hold nobody confirmed in time still sits in the unique index; release it so the slot is usable.
-    await session.exec(
-        update(Appointment)
-        .where(
-            col(Appointment.expert_id) == expert.id,
-            col(Appointment.status).in_(APPOINTMENT_TRANSITIONS.sources_of(_A.EXPIRED)),
-            col(Appointment.hold_expires_at) <= now,
-            col(Appointment.starts_at) < ends_at,
-            col(Appointment.ends_at) > starts_at,
-        )
-        .values(status=_A.EXPIRED, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    await release_stale_holds(session, expert.id or 0, starts_at, ends_at, now)
     appointment = Appointment(
         expert_id=expert.id or 0,
         starts_at=starts_at,
@@ -132,11 +141,11 @@ async def _insert_active(
     except IntegrityError:
         # Another parent's INSERT won the unique index (or the PostgreSQL exclusion constraint).
         await session.rollback()
-        raise await _slot_taken(session, settings, expert_id, starts_at, now) from None
+        raise await slot_taken(session, settings, expert_id, starts_at, now) from None
     return appointment, clean
 
 
-async def _slot_taken(
+async def slot_taken(
     session: AsyncSession, settings: Settings, expert_id: int, starts_at: datetime, now: datetime
 ) -> SlotTaken:
     # After a rollback every loaded object is expired; read the expert again for the next free times.
@@ -152,7 +161,7 @@ async def _commit_or_slot_taken(
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        raise await _slot_taken(session, settings, expert_id, starts_at, now) from None
+        raise await slot_taken(session, settings, expert_id, starts_at, now) from None
 
 
 async def hold_slot(

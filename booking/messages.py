@@ -27,6 +27,7 @@ __all__ = [
     "enqueue_cancellation",
     "enqueue_code",
     "enqueue_confirmation",
+    "enqueue_reschedule",
     "register_send_checks",
     "reminder_at",
 ]
@@ -139,6 +140,49 @@ async def enqueue_cancellation(
     await withdraw(
         session, related_type=RELATED_TYPE, related_id=appointment.id or 0, kind=MessageKind.REMINDER
     )
+
+
+async def enqueue_reschedule(
+    session: AsyncSession,
+    cipher: FieldCipher,
+    settings: Settings,
+    appointment: Appointment,
+    phone: str,
+    manage_token: str,
+    *,
+    old_starts_at: datetime,
+    now: datetime,
+) -> None:
+    """The SMS that says the consultation moved; the reminder for the old time is withdrawn and one for
+    the new time written, in the caller's transaction (both rendered now, as at confirm time)."""
+    expert = await session.get(Expert, appointment.expert_id)
+    assert expert is not None
+    context = {
+        "expert_name": expert.name,
+        "old_when": _when(old_starts_at, settings, appointment.locale),
+        "when": _when(appointment.starts_at, settings, appointment.locale),
+        "mode_label": load_translations(appointment.locale).gettext(MODES[appointment.mode]),
+        "place": await _place(session, expert, appointment.mode, appointment.locale),
+        "manage_url": f"{settings.public_base_url}/book/manage/{manage_token}",
+    }
+    await withdraw(
+        session, related_type=RELATED_TYPE, related_id=appointment.id or 0, kind=MessageKind.REMINDER
+    )
+    due: list[tuple[MessageKind, datetime | None]] = [(MessageKind.BOOKING_RESCHEDULED, None)]
+    reminder_due = reminder_at(appointment, settings, now)
+    if reminder_due is not None:
+        due.append((MessageKind.REMINDER, reminder_due))
+    for kind, not_before in due:
+        await enqueue(
+            session,
+            cipher,
+            kind=kind,
+            to_e164=phone,
+            body=render_sms(kind, locale=appointment.locale, signature=settings.sms_signature, **context),
+            related_type=RELATED_TYPE,
+            related_id=appointment.id,
+            not_before=not_before,
+        )
 
 
 def reminder_at(appointment: Appointment, settings: Settings, now: datetime) -> datetime | None:

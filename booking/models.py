@@ -15,6 +15,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "APPOINTMENT_TRANSITIONS",
     "Appointment",
+    "AppointmentMove",
     "AppointmentStatus",
     "Attendance",
     "AvailabilityRule",
@@ -150,6 +151,9 @@ class Appointment(SQLModel, table=True):
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     attendance: str | None = Field(default=None, max_length=20)  # Attendance, once the session is past
     attendance_recorded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The expert's own notes after the session (booking.expert_desk): encrypted; the expert and
+    # supervisors read them, coordinators and other experts never do.
+    session_notes_ciphertext: str | None = None
 
 
 # ---- b-fair: limits against abuse and no-show suspensions ---------------------------------------------
@@ -196,3 +200,21 @@ class SiteFeed(SQLModel, table=True):
     nonce: str = Field(max_length=64)
     token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     rotated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AppointmentMove(SQLModel, table=True):
+    """One reschedule of an appointment (booking.reschedule): where it was, where it went, who moved it.
+
+    The appointment row itself moves (its iCalendar UID stays, its SEQUENCE rises); this table keeps the
+    history a calendar cannot."""
+
+    __tablename__ = "appointment_move"
+
+    id: int | None = Field(default=None, primary_key=True)
+    appointment_id: int = Field(foreign_key="appointment.id", index=True)
+    from_starts_at: datetime = Field(sa_type=UTCDateTime)
+    from_ends_at: datetime = Field(sa_type=UTCDateTime)
+    to_starts_at: datetime = Field(sa_type=UTCDateTime)
+    to_ends_at: datetime = Field(sa_type=UTCDateTime)
+    moved_by_id: int | None = Field(default=None, foreign_key="staff_user.id")  # None: the parent
+    moved_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

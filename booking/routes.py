@@ -10,11 +10,15 @@ from litestar import Router
 
 from booking.api_routes import BookingApi, CalendarFeeds, SiteCalendarFeeds
 from booking.availability_routes import ExpertAvailability
+from booking.day_routes import CoordinatorDay
+from booking.expert_desk_routes import ExpertDeskPages
 from booking.no_show_routes import NoShowPages
 from booking.parent_pages import ParentBookingPages
+from booking.reschedule_pages import ParentReschedulePages
 from booking.roster_edit_routes import RosterChanges
 from booking.roster_routes import RosterEditing, RosterReading
 from booking.soonest_routes import SoonestApi
+from booking.staff_reschedule_routes import StaffReschedule
 
 __all__ = ["router"]
 
@@ -31,5 +35,10 @@ router = Router(
         RosterChanges,
         ExpertAvailability,
         SoonestApi,
+        # issue 9: reschedule, the coordinator's day, the expert's own page
+        ParentReschedulePages,
+        StaffReschedule,
+        CoordinatorDay,
+        ExpertDeskPages,
     ],
 )

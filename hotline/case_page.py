@@ -111,6 +111,7 @@ async def render_case_page(
             "posted": posted or {},
             # Who read or changed the case (the reading just recorded included), for supervisors.
             "history": await case_history(db, detail.number) if supervisor else None,
+            "now_utc": utcnow(),  # consultations not yet begun can be moved (hotline.case_reschedule)
         },
         status_code=status_code,
     )

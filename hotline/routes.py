@@ -27,6 +27,7 @@ from hotline.alert_routes import AlertPages
 from hotline.case_booking_routes import CaseBookingPages
 from hotline.case_owner import assignable_staff
 from hotline.case_page import render_case_page
+from hotline.case_reschedule_routes import CaseReschedulePages
 from hotline.case_search import CASE_FILTERS, CaseQuery, listing_query
 from hotline.case_terms import MANDATORY_REPORT_SITUATIONS
 from hotline.case_views import OWNER_ME, OWNER_NONE, CaseDetail, CaseFilters, CasePage, list_cases, read_case
@@ -281,5 +282,6 @@ router = Router(
         CaseWorkApi,
         MandatoryReportApi,
         ReferralApi,
+        CaseReschedulePages,  # issue 9: move a consultation booked from the case
     ],
 )

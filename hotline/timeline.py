@@ -54,6 +54,8 @@ EVENT_LABELS: dict[str, str] = {
     "task.added": N_("Task added"),
     "task.done": N_("Task done"),
     "task.cancelled": N_("Task cancelled"),
+    # Recorded by hotline.case_reschedule.
+    "appointment.moved": N_("Consultation moved to another time"),
 }
 
 AGENCY_ACTOR_PREFIX = "agency:"

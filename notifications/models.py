@@ -31,6 +31,7 @@ class MessageKind(StrEnum):
     REMINDER = "reminder"
     STAFF_ALERT = "staff_alert"  # to an on-duty supervisor or a case owner: a case number, what is needed
     REFERRAL_LINK = "referral_link"  # to an agency contact: a referral's secret link
+    BOOKING_RESCHEDULED = "booking_rescheduled"  # the consultation moved to another time
 
 
 # Which SMS go first when many are due at once (after an outage): lower goes sooner. A parent waits on the
@@ -43,6 +44,7 @@ SEND_PRIORITY: dict[str, int] = {
     # A child may be in danger now: an alert goes before anything but a code a parent is waiting for.
     MessageKind.STAFF_ALERT: 0,
     MessageKind.REFERRAL_LINK: 1,
+    MessageKind.BOOKING_RESCHEDULED: 1,
 }
 
 

@@ -26,6 +26,7 @@ SMS_KINDS: dict[MessageKind, tuple[str, ...]] = {
     MessageKind.REMINDER: ("expert_name", "when", "mode_label", "place", "manage_url"),
     MessageKind.STAFF_ALERT: ("text",),
     MessageKind.REFERRAL_LINK: ("unit_name", "due_on", "url"),
+    MessageKind.BOOKING_RESCHEDULED: ("expert_name", "old_when", "when", "mode_label", "place", "manage_url"),
 }
 
 

@@ -181,6 +181,7 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
     work = await _west_case_work(engine, number, units["west"], west_operator.id)
     work["voice_call"] = await _west_voice_call(engine, app.state.cipher, units["west"], west_operator.id)
     west_call = await _west_voicemail(engine, app.state.cipher, units["west"])  # a voicemail to call back
+    work["appointment"] = await _west_appointment(engine, app, number, expert.id or 0)  # issue 9's routes
     before = await _west_state(engine, number, expert.id, west_operator.id)
     secrets_of_west = [
         number,
@@ -190,6 +191,7 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
         PHONE[-4:],
         WEST_AGENCY,
         WEST_TASK,
+        WEST_PARENT,
     ]
 
     identifiers = {
@@ -206,6 +208,7 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
         "voice_call_id": str(work["voice_call"]),
         "call_id": str(west_call),
         "site_id": str(expert.site_id),
+        "appointment_id": str(work["appointment"]),
     }
     routes = [(p, m) for p, m, guards in _routes(app) if guards and not _is_public(p)]
     assert len(routes) >= 25
@@ -243,6 +246,34 @@ async def _west_voice_call(engine, cipher, unit_id: int, operator_id: int) -> in
 
 
 WEST_AGENCY = "西湖区公安分局北山派出所"
+WEST_PARENT = "西湖家长刘晓红"
+
+
+async def _west_appointment(engine, app, number: str, expert_id: int) -> int:
+    """A consultation of west's expert, booked from west's case, with a name only west may read."""
+    import uuid
+    from datetime import timedelta
+
+    from booking.models import Appointment
+    from core.db import utcnow
+    from core.privacy import FieldCipher
+
+    cipher = FieldCipher(app.state.settings.data_key)
+    async with create_sessionmaker(engine)() as session:
+        case = (await session.exec(select(ReferralCase).where(ReferralCase.number == number))).one()
+        starts = utcnow().replace(microsecond=0) + timedelta(days=2)
+        row = Appointment(
+            expert_id=expert_id, starts_at=starts, ends_at=starts + timedelta(minutes=50), mode="phone",
+            status="confirmed",
+            parent_name_ciphertext=cipher.encrypt(WEST_PARENT, context="appointment.parent_name"),
+            parent_phone_ciphertext=cipher.encrypt("+8613800009999", context="appointment.parent_phone"),
+            parent_phone_index="west", ical_uid=f"{uuid.uuid4()}@test", case_id=case.id, sequence=1,
+        )  # fmt: skip
+        session.add(row)
+        await session.commit()
+        return row.id or 0
+
+
 WEST_TASK = "回访西湖个案家长"
 
 
@@ -324,6 +355,9 @@ async def _west_state(engine, number: str, expert_id: int, user_id: int) -> tupl
             "SELECT name || CAST(active AS TEXT) FROM expert WHERE id = :e",
             "SELECT COUNT(*) FROM expert WHERE updated_at IS NOT NULL",
             "SELECT COUNT(*) FROM site_feed",
+            "SELECT MIN(starts_at) FROM appointment",
+            "SELECT MIN(COALESCE(attendance, '-')) || MAX(sequence) FROM appointment",
+            "SELECT COUNT(*) FROM appointment_move",
         ]
         query = "SELECT " + ", ".join(f"({part})" for part in parts)
         row = await conn.execute(text(query), {"n": number, "e": expert_id, "u": user_id})

@@ -61,6 +61,9 @@ PUBLIC = {
     "/webhooks/twilio/voice/recording": "Twilio's request signature is the credential",
     "/webhooks/twilio/voice/callback/bridge": "Twilio's request signature is the credential",
     "/webhooks/twilio/voice/callback/status": "Twilio's request signature is the credential",
+    # issue 9: the parent moves their consultation with the manage link
+    "/book/manage/{manage_token:str}/reschedule": "the secret manage token is the credential",
+    "/book/manage/{manage_token:str}/reschedule/confirm": "the secret manage token is the credential",
 }
 PUBLIC_PREFIXES = ("/schema",)  # the OpenAPI description: route shapes, no data
 
