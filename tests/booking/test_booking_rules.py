@@ -442,3 +442,35 @@ async def test_a_parent_picking_a_time_on_a_day_off_is_told_why_and_offered_othe
         not in page.text
     )
     assert await appointments(engine) == []
+
+
+async def test_a_parent_cannot_move_after_the_cutoff_but_staff_can(engine, settings, cipher):
+    # The same cutoff as cancelling binds a parent's own move (pages and write); staff move past it.
+    from booking.reschedule import reschedule, reschedule_by_manage_token
+
+    expert = await add_expert(engine)
+    await _add(engine, BookingRules(expert_id=expert.id, cutoff_day_before_at=time(18)))
+    staff = await make_user(engine, Role.COORDINATOR)
+    now = datetime(2026, 10, 9, 1, tzinfo=UTC)  # Friday 9 October 09:00 local
+    monday = datetime(2026, 10, 12, 1, tzinfo=UTC)
+    async with create_sessionmaker(engine)() as session:
+        booked = await book_for_parent(
+            session, cipher, settings, expert_id=expert.id or 0, starts_at=monday, mode="phone",
+            details=PARENT, locale="zh_Hans", booked_by_id=staff.id or 0, now=now,
+        )  # fmt: skip
+    [before] = await appointments(engine)
+    late = datetime(2026, 10, 10, 10, 1, tzinfo=UTC)  # 18:01 on the make-up Saturday
+    later = monday + timedelta(hours=2)
+    async with create_sessionmaker(engine)() as session:
+        with pytest.raises(Conflict) as refused:
+            await reschedule_by_manage_token(
+                session, cipher, settings, manage_token=booked.manage_token, starts_at=later, now=late
+            )
+    assert refused.value.format_args == {"deadline": "2026-10-10 18:00"}
+    [kept] = await appointments(engine)
+    assert (kept.starts_at, kept.sequence) == (monday, before.sequence)  # nothing moved
+    async with create_sessionmaker(engine)() as session:
+        moved = await reschedule(
+            session, cipher, settings, appointment_id=kept.id or 0, starts_at=later, moved_by=staff, now=late
+        )
+    assert moved.appointment.starts_at == later
