@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, URLEncodedBody
 from litestar.response import Template
 
@@ -33,6 +34,34 @@ class RevealForm:
     appointment_id: int = 0
 
 
+def overview_filters(
+    settings: SettingsDep,
+    day: FromQuery[str | None] = None,
+    span: FromQuery[str | None] = None,
+    site: FromQuery[str | None] = None,
+    expert: FromQuery[str | None] = None,
+    mode: FromQuery[str | None] = None,
+    status: FromQuery[str | None] = None,
+) -> DayFilters:
+    """The overview's filters from its query (one place for the page and its reveal form)."""
+    return parse_filters(
+        day=day, span=span, site=site, expert=expert, mode=mode, status=status,
+        timezone=settings.site_timezone,
+    )  # fmt: skip
+
+
+def sheet_filters(
+    settings: SettingsDep,
+    day: FromQuery[str | None] = None,
+    site: FromQuery[str | None] = None,
+    expert: FromQuery[str | None] = None,
+    mode: FromQuery[str | None] = None,
+    status: FromQuery[str | None] = None,
+) -> DayFilters:
+    """The day sheet's filters: always one day."""
+    return overview_filters(settings, day=day, span="day", site=site, expert=expert, mode=mode, status=status)
+
+
 class CoordinatorDay(Controller):
     path = "/roster/day"
     guards = (DAY_READERS,)
@@ -44,7 +73,7 @@ class CoordinatorDay(Controller):
         db: DbSession,
         settings: SettingsDep,
         cipher: CipherDep,
-        filters: DayFilters,
+        filters: NamedDependency[DayFilters],
         *,
         sheet: bool,
         revealed_id: int | None = None,
@@ -65,84 +94,62 @@ class CoordinatorDay(Controller):
             headers={"Cache-Control": "no-store"},
         )
 
-    @get("/", name="roster:day")
+    @get("/", name="roster:day", dependencies={"filters": Provide(overview_filters, sync_to_thread=False)})
     async def day_page(
         self,
         request: StaffRequest,
         db: DbSession,
         settings: SettingsDep,
         cipher: CipherDep,
-        day: FromQuery[str | None] = None,
-        span: FromQuery[str | None] = None,
-        site: FromQuery[str | None] = None,
-        expert: FromQuery[str | None] = None,
-        mode: FromQuery[str | None] = None,
-        status: FromQuery[str | None] = None,
+        filters: NamedDependency[DayFilters],
     ) -> Template:
-        filters = parse_filters(
-            day=day, span=span, site=site, expert=expert, mode=mode, status=status,
-            timezone=settings.site_timezone,
-        )  # fmt: skip
         return await self._page(request, db, settings, cipher, filters, sheet=False)
 
-    @post("/reveal", name="roster:day_reveal")
+    @post(
+        "/reveal",
+        name="roster:day_reveal",
+        dependencies={"filters": Provide(overview_filters, sync_to_thread=False)},
+    )
     async def day_reveal(
         self,
         request: StaffRequest,
         db: DbSession,
         settings: SettingsDep,
         cipher: CipherDep,
+        filters: NamedDependency[DayFilters],
         data: URLEncodedBody[RevealForm],
-        day: FromQuery[str | None] = None,
-        span: FromQuery[str | None] = None,
-        site: FromQuery[str | None] = None,
-        expert: FromQuery[str | None] = None,
-        mode: FromQuery[str | None] = None,
-        status: FromQuery[str | None] = None,
     ) -> Template:
-        filters = parse_filters(
-            day=day, span=span, site=site, expert=expert, mode=mode, status=status,
-            timezone=settings.site_timezone,
-        )  # fmt: skip
         revealed = await reveal_name(db, request.user, data.appointment_id, client_ip=client_ip(request))
         return await self._page(request, db, settings, cipher, filters, sheet=False, revealed_id=revealed)
 
-    @get("/sheet", name="roster:day_sheet")
+    @get(
+        "/sheet",
+        name="roster:day_sheet",
+        dependencies={"filters": Provide(sheet_filters, sync_to_thread=False)},
+    )
     async def sheet(
         self,
         request: StaffRequest,
         db: DbSession,
         settings: SettingsDep,
         cipher: CipherDep,
-        day: FromQuery[str | None] = None,
-        site: FromQuery[str | None] = None,
-        expert: FromQuery[str | None] = None,
-        mode: FromQuery[str | None] = None,
-        status: FromQuery[str | None] = None,
+        filters: NamedDependency[DayFilters],
     ) -> Template:
-        filters = parse_filters(
-            day=day, span="day", site=site, expert=expert, mode=mode, status=status,
-            timezone=settings.site_timezone,
-        )  # fmt: skip
         return await self._page(request, db, settings, cipher, filters, sheet=True)
 
-    @post("/sheet/reveal", name="roster:day_sheet_reveal")
+    @post(
+        "/sheet/reveal",
+        name="roster:day_sheet_reveal",
+        dependencies={"filters": Provide(sheet_filters, sync_to_thread=False)},
+    )
     async def sheet_reveal(
         self,
         request: StaffRequest,
         db: DbSession,
         settings: SettingsDep,
         cipher: CipherDep,
+        filters: NamedDependency[DayFilters],
         data: URLEncodedBody[RevealForm],
-        day: FromQuery[str | None] = None,
-        site: FromQuery[str | None] = None,
-        expert: FromQuery[str | None] = None,
-        mode: FromQuery[str | None] = None,
-        status: FromQuery[str | None] = None,
     ) -> Template:
-        filters = parse_filters(
-            day=day, span="day", site=site, expert=expert, mode=mode, status=status,
-            timezone=settings.site_timezone,
-        )  # fmt: skip
         revealed = await reveal_name(db, request.user, data.appointment_id, client_ip=client_ip(request))
         return await self._page(request, db, settings, cipher, filters, sheet=True, revealed_id=revealed)
