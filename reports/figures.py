@@ -9,6 +9,7 @@ The result is plain JSON (dicts of counts), which is what a signed report stores
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,8 @@ from core.units import visible_to
 from hotline.case_terms import MandatoryReportStatus, TaskKind, TaskStatus
 from hotline.casework_models import Agency, ChildFlag, MandatoryReport, Referral, Task
 from hotline.models import Call, ReferralCase
+from hotline.voice_levels import answered_in_time, count_where, left_voicemail, queued_and_ended, was_answered
+from hotline.voice_models import CallOutcome, VoiceCall
 from notifications.models import OutboxMessage, OutboxStatus
 from reports.periods import Period
 
@@ -37,6 +40,7 @@ __all__ = [
     "compute_figures",
     "identified_cases",
     "median_from_histogram",
+    "percentile_from_histogram",
 ]
 
 ALL_SECTIONS = ("calls", "voice", "cases", "referrals", "mandatory_reports", "tasks", "bookings", "sms")
@@ -111,6 +115,20 @@ def median_from_histogram(histogram: dict[int, int]) -> float | None:
     if total % 2:
         return float(nth(total // 2))
     return (nth(total // 2 - 1) + nth(total // 2)) / 2
+
+
+def percentile_from_histogram(histogram: dict[int, int], share: float) -> int | None:
+    """The nearest-rank percentile (`share` of 0.9 → the value 90 % of the entries are at or below)."""
+    total = sum(histogram.values())
+    if total == 0:
+        return None
+    rank = max(math.ceil(share * total), 1)
+    seen = 0
+    for value, count in sorted(histogram.items()):
+        seen += count
+        if seen >= rank:
+            return value
+    return max(histogram)
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -192,6 +210,54 @@ class _Figures:
             "by": by,
             "repeat_callers": int(callers),
             "repeat_calls": int(repeat_calls),
+        }
+
+    async def voice(self) -> dict[str, Any]:
+        """Voice calls by line and outcome, the service level (hotline.voice_levels, as the supervisor's
+        panel counts it) and the queue wait of answered calls, scoped like the logged calls."""
+        where = [visible_to(VoiceCall.unit_id, self.scope.unit_id), self.w.during(VoiceCall.ringing_at)]
+        if self.scope.line:
+            where.append(col(VoiceCall.line) == self.scope.line)
+        outcomes = {
+            "answered": was_answered(),
+            "abandoned": col(VoiceCall.outcome) == CallOutcome.ABANDONED,
+            "voicemail": left_voicemail(),
+            "out_of_hours": col(VoiceCall.outcome) == CallOutcome.OUT_OF_HOURS,
+        }
+        rows = await _rows(
+            self.session,
+            select(
+                col(VoiceCall.line),
+                func.count(),
+                *(count_where(condition) for condition in outcomes.values()),
+                count_where(queued_and_ended()),
+                count_where(answered_in_time()),
+            )
+            .where(*where)
+            .group_by(col(VoiceCall.line)),
+        )
+        by_line: dict[str, dict[str, int]] = {}
+        queued = in_time = 0
+        for line, total, *counts, line_queued, line_in_time in rows:
+            by_line[str(line)] = {"total": int(total), **dict(zip(outcomes, map(int, counts), strict=True))}
+            queued, in_time = queued + int(line_queued), in_time + int(line_in_time)
+        # Seconds waited are whole numbers and mostly under a few minutes: a small histogram.
+        waits = await _histogram(
+            self.session,
+            cast(col(VoiceCall.queue_wait_seconds), Integer),
+            select()
+            .select_from(VoiceCall)
+            .where(*where, was_answered(), col(VoiceCall.queued_at).is_not(None)),
+        )
+        totals = {name: sum(counts[name] for counts in by_line.values()) for name in ("total", *outcomes)}
+        return {
+            **totals,
+            "queued_ended": queued,
+            "answered_in_time": in_time,
+            "service_level_rate": _rate(in_time, queued),
+            "median_wait_seconds": median_from_histogram(waits),
+            "p90_wait_seconds": percentile_from_histogram(waits, 0.9),
+            "by_line": by_line,
         }
 
     async def cases(self) -> dict[str, Any]:
@@ -433,9 +499,7 @@ async def compute_figures(
     sections = scope.sections
     if "calls" in sections:
         out["calls"] = await figures.calls()
-        # Answered / abandoned / voicemail and the service level come from voice intake, built apart;
-        # until its tables exist this section says so instead of showing zeros.
-        out["voice"] = None
+        out["voice"] = await figures.voice()
         out["cases"] = await figures.cases()
         out["referrals"] = await figures.referrals()
         out["mandatory_reports"] = await figures.mandatory_reports(now)
