@@ -207,7 +207,7 @@ async def _plans(database_url: str, code_today: Any) -> list[tuple[str, str]]:
             now=datetime.now(UTC),
         )
     event.remove(engine.sync_engine, "before_cursor_execute", _capture)
-    statements = captured[: len(captured) // 3]  # the three periods send the same statements
+    statements = captured  # the three periods are counted together, one statement per figure
     plans = []
     async with engine.connect() as conn:
         for statement, parameters in statements:

@@ -81,7 +81,11 @@ class _Window:
     timezone: str
 
     def during(self, column: Any) -> ColumnElement[bool]:
-        return or_(*(and_(col(column) >= start, col(column) < end) for start, end in self.ranges))
+        # The span from the earliest start to the latest end is what an index range can use (PostgreSQL
+        # does not turn the OR of the periods into one); the OR then drops the rows between the periods.
+        first, last = min(start for start, _ in self.ranges), max(end for _, end in self.ranges)
+        periods = or_(*(and_(col(column) >= start, col(column) < end) for start, end in self.ranges))
+        return and_(col(column) >= first, col(column) < last, periods)
 
     def bucket(self, column: Any) -> ColumnElement[Any]:
         """Which period a row's time falls in (its position in `ranges`), as a labelled column."""

@@ -4,6 +4,7 @@ level as the supervisor's live panel (both count with hotline.voice_levels)."""
 from __future__ import annotations
 
 import io
+import json
 import re
 
 from openpyxl import load_workbook
@@ -12,9 +13,10 @@ from core.accounts import Role
 from core.db import create_sessionmaker, utcnow
 from hotline.voice_board import voice_panel
 from reports.figures import FigureScope, compute_figures, percentile_from_histogram
+from reports.models import ReportVersion
 from reports.periods import parse_period
 from reports.quarterly import comparison
-from tests.conftest import log_in, make_user
+from tests.conftest import log_in, make_user, post_form
 from tests.reports.test_report_pages import _cell
 from tests.reports.voice_world import seed_voice_calls
 from tests.reports.world import local, units
@@ -96,3 +98,39 @@ async def test_the_dashboard_and_the_xlsx_show_voice_figures(client, engine):
     )
     rows = {row[1]: row[2:5] for row in book.worksheets[1].iter_rows(values_only=True) if row[1]}
     assert rows.get("语音来电数", rows.get("Voice calls received")) == (7, 1, 1)
+
+
+async def test_a_signed_version_keeps_its_voice_figures_and_older_ones_say_they_had_none(client, engine):
+    world = await units(engine)
+    supervisor = await log_in(client, engine, Role.SUPERVISOR, unit_id=world.a)
+    await seed_voice_calls(engine, world)
+    signed = await post_form(client, f"/reports/quarterly/2026-Q3/sign?unit={world.a}", {"progress": "完成"})
+    assert signed.status_code in (200, 303)
+    await seed_voice_calls(engine, world)  # a correction after the sign-off: the draft counts it
+    printed = (await client.get(f"/reports/quarterly/2026-Q3/print?unit={world.a}&version=1")).text
+    assert _cell(printed, "voice-summary", "voice.total") == ["7", "1", "1"]
+    draft = (await client.get(f"/reports/quarterly/2026-Q3/print?unit={world.a}")).text
+    assert _cell(draft, "voice-summary", "voice.total") == ["14", "2", "2"]
+    # A version signed before the reports had voice figures stored none: the page says so.
+    async with create_sessionmaker(engine)() as s:
+        three = await comparison(
+            s, FigureScope(unit_id=world.a), parse_period("2026-Q3"), timezone=TZ, now=utcnow()
+        )
+        for figures in three.values():
+            figures["voice"] = None
+        s.add(
+            ReportVersion(
+                unit_id=world.a,
+                unit_name="A区",
+                period="2026-Q3",
+                version=2,
+                figures_json=json.dumps(three),
+                progress="旧版",
+                signed_by_id=supervisor.id or 0,
+                signed_by_name=supervisor.display_name,
+            )
+        )
+        await s.commit()
+    old = (await client.get(f"/reports/quarterly/2026-Q3/print?unit={world.a}&version=2")).text
+    assert 'data-voice="missing"' in old and 'data-panel="voice-summary"' not in old
+    assert 'data-voice="missing"' not in printed
