@@ -310,7 +310,11 @@ def _report(result: dict[str, Any]) -> str:
             f"{stats['p99'] / 1000:.1f} | {stats['p50'] / max(health['p50'], 1):.1f} | "
             f"{stats['p99'] / max(health['p99'], 1):.1f} |"
         )
-    lines += ["", "## Query plans (the city's dashboard, this quarter)", ""]
+    lines += [
+        "",
+        "## Query plans (the city's dashboard, this quarter, its previous quarter and a year before, counted together)",
+        "",
+    ]
     for statement, plan in result["plans"]:
         lines += ["```sql", " ".join(statement.split()), "```", "```", plan, "```", ""]
     return "\n".join(lines) + "\n"
