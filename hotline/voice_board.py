@@ -2,9 +2,8 @@
 / paused, and today's answered, abandoned and voicemail counts with the service level. Three grouped
 SQL statements within the supervisor's units (and line); "today" is the site's calendar day.
 
-Service level: of today's calls that reached the queue and have ended, the share an operator answered
-within 20 s of queueing (`queue_wait_seconds`, as the status callbacks record it). Calls that never
-queued (out of hours, hung up in the menu) are not in it.
+Service level and voicemail are defined once in hotline.voice_levels (the reports count with the same
+conditions).
 """
 
 from __future__ import annotations
@@ -13,22 +12,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, func, or_
-from sqlalchemy import case as sql_case
+from sqlalchemy import func
 from sqlalchemy import select as sql_select
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
 from core.accounts import Role, StaffUser
 from core.db import AsyncSession
 from core.units import visible_to
 from hotline.taxonomy import LINES
+from hotline.voice_levels import (
+    SERVICE_LEVEL_SECONDS,
+    answered_in_time,
+    count_where,
+    left_voicemail,
+    queued_and_ended,
+    was_answered,
+)
 from hotline.voice_models import CallOutcome, CallStatus, DutyState, OperatorDuty, VoiceCall
 from hotline.voice_screen import voice_call_in_scope
 
 __all__ = ["SERVICE_LEVEL_SECONDS", "VoiceLineFigures", "voice_panel"]
-
-SERVICE_LEVEL_SECONDS = 20
 
 
 @dataclass
@@ -49,10 +52,6 @@ class VoiceLineFigures:
     @property
     def on_duty(self) -> int:
         return self.available + self.busy + self.paused
-
-
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(sql_case((condition, 1), else_=0)), 0).cast(Integer)
 
 
 def today_start(now: datetime, timezone: str) -> datetime:
@@ -79,25 +78,14 @@ async def voice_panel(
                 figures[line].longest_wait_seconds = max(int((now - oldest).total_seconds()), 0)
 
     start = today_start(now, timezone)
-    queued_ended = and_(col(VoiceCall.queued_at).is_not(None), col(VoiceCall.status) == CallStatus.ENDED)
     today = await session.exec(  # type: ignore[call-overload]
         sql_select(
             col(VoiceCall.line),
-            _count(col(VoiceCall.outcome) == CallOutcome.ANSWERED),
-            _count(col(VoiceCall.outcome) == CallOutcome.ABANDONED),
-            _count(
-                or_(
-                    col(VoiceCall.outcome) == CallOutcome.VOICEMAIL, col(VoiceCall.voicemail_sid).is_not(None)
-                )
-            ),
-            _count(queued_ended),
-            _count(
-                and_(
-                    queued_ended,
-                    col(VoiceCall.outcome) == CallOutcome.ANSWERED,
-                    col(VoiceCall.queue_wait_seconds) <= SERVICE_LEVEL_SECONDS,
-                )
-            ),
+            count_where(was_answered()),
+            count_where(col(VoiceCall.outcome) == CallOutcome.ABANDONED),
+            count_where(left_voicemail()),
+            count_where(queued_and_ended()),
+            count_where(answered_in_time()),
         )
         .where(
             col(VoiceCall.ringing_at) >= start, col(VoiceCall.ringing_at) < start + timedelta(days=1), scope

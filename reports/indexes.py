@@ -11,6 +11,7 @@ from sqlalchemy import Index
 from booking.models import Appointment
 from hotline.casework_models import MandatoryReport, Referral, Task
 from hotline.models import Call, ReferralCase
+from hotline.voice_models import VoiceCall
 from notifications.models import OutboxMessage
 
 __all__ = ["AGGREGATION_INDEXES"]
@@ -31,4 +32,5 @@ AGGREGATION_INDEXES = (
     Index("ix_report_task_unit_done", *_columns(Task, "unit_id", "done_at")),
     Index("ix_report_appointment_expert_starts", *_columns(Appointment, "expert_id", "starts_at")),
     Index("ix_report_outbox_related", *_columns(OutboxMessage, "related_type", "created_at", "related_id")),
+    Index("ix_report_voice_call_unit_ringing", *_columns(VoiceCall, "unit_id", "ringing_at")),
 )

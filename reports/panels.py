@@ -135,6 +135,50 @@ def _plain(code: str) -> str:
     return code
 
 
+_VOICE_OUTCOMES = {
+    "answered": N_("Answered"),
+    "abandoned": N_("Abandoned"),
+    "voicemail": N_("Voicemail"),
+    "out_of_hours": N_("Out of hours"),
+}
+
+
+def _voice_panels(three: dict[str, dict[str, Any]], add: Callable[..., None]) -> None:
+    add(
+        "voice-summary",
+        "voice",
+        N_("Voice calls"),
+        _scalars(
+            three,
+            [
+                ("voice.total", N_("Voice calls received")),
+                *((f"voice.{key}", text) for key, text in _VOICE_OUTCOMES.items()),
+                ("voice.service_level_rate", N_("Service level (answered within 20 s)")),
+                ("voice.median_wait_seconds", N_("Median seconds waited before an answer")),
+                ("voice.p90_wait_seconds", N_("Seconds within which 90% were answered")),
+            ],
+        ),
+        kind="table",
+    )
+    lines = sorted(set().union(*((_get(three[n], "voice.by_line") or {}) for n in PERIOD_NAMES)))
+    add(
+        "voice-line",
+        "voice",
+        N_("Voice calls by line and outcome"),
+        [
+            Row(
+                f"{line}.{outcome}",
+                f"{label_of('line', line)} · {gettext(text)}",
+                tuple(  # type: ignore[arg-type]
+                    _get(three[n], f"voice.by_line.{line}.{outcome}") or 0 for n in PERIOD_NAMES
+                ),
+            )
+            for line in lines
+            for outcome, text in _VOICE_OUTCOMES.items()
+        ],
+    )
+
+
 def build_panels(three: dict[str, dict[str, Any]]) -> list[Panel]:
     """Panels for every section the figures hold (a coordinator's hold booking and SMS only)."""
     current = three["current"]
@@ -192,6 +236,8 @@ def build_panels(three: dict[str, dict[str, Any]]) -> list[Panel]:
             N_("Calls by urgency"),
             _breakdown(three, "calls.by.urgency", _vocab("urgency")),
         )
+        if current.get("voice") is not None:  # versions signed before voice figures existed have none
+            _voice_panels(three, add)
         add(
             "cases-summary",
             "cases",

@@ -19,7 +19,7 @@ from core.errors import FormInvalid, NotFound
 from core.i18n import N_
 from core.units import OrgUnit
 from hotline.form_text import written_text
-from reports.figures import FigureScope, compute_figures
+from reports.figures import FigureScope, compute_periods
 from reports.models import NARRATIVE_FIELDS, ReportDraft, ReportVersion
 from reports.periods import Period, PeriodKind, parse_period
 
@@ -61,15 +61,10 @@ def report_period(code: str) -> Period:
 async def comparison(
     session: AsyncSession, scope: FigureScope, period: Period, *, timezone: str, now: datetime
 ) -> dict[str, Any]:
-    """The figures of the period, the period before and the same period a year before."""
-    return {
-        name: await compute_figures(session, scope, p, timezone=timezone, now=now)
-        for name, p in (
-            ("current", period),
-            ("previous", period.previous()),
-            ("year_before", period.year_before()),
-        )
-    }
+    """The figures of the period, the period before and the same period a year before (counted together)."""
+    periods = [period, period.previous(), period.year_before()]
+    figures = await compute_periods(session, scope, periods, timezone=timezone, now=now)
+    return dict(zip(("current", "previous", "year_before"), figures, strict=True))
 
 
 async def load_draft(session: AsyncSession, unit_id: int, period: Period) -> ReportDraft | None:

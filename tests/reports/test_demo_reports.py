@@ -23,6 +23,12 @@ async def test_the_demo_fills_the_dashboard_and_the_reports(settings, client):
     values = [int(v) for v in re.findall(r"<td>(\d+)</td>", total.group(1))]
     assert len(values) == 3 and all(v > 0 for v in values), values
     assert 'data-chart="bookings-mode"' in page.text
+    # Today's demo phone calls (app/demo_voice.py) reach the voice figures, with a service level.
+    voice = re.search(r'<tr data-key="voice.total">(.*?)</tr>', page.text, re.S)
+    assert voice is not None and int(re.findall(r"<td>(\d+)</td>", voice.group(1))[0]) > 0
+    assert re.search(
+        r'<tr data-key="voice.service_level_rate"><th[^>]*>[^<]*</th><td>\d+\.\d%</td>', page.text
+    )
     report = (await client.get("/reports/quarterly/2026-Q3")).text
     assert 'data-version="1"' in report
     current = (await client.get("/reports/quarterly/2026-Q4")).text
