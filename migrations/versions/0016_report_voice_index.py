@@ -1,7 +1,7 @@
 """Reports: voice calls counted per unit and period read `(unit_id, ringing_at)`.
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
