@@ -18,16 +18,23 @@ from tests.e2e.conftest import LiveServer, screenshot
 pytestmark = pytest.mark.browser
 
 
+PARENT_PHONE = "+8613812345678"
+
+
 async def _sent_sms(server: LiveServer, kind: str, count: int = 1) -> list[str]:
-    """The bodies of `kind` SMS once the in-process runner has sent them (status 'sent'), newest last."""
+    """The bodies of `kind` SMS to this parent once the in-process runner has sent them (status 'sent'),
+    newest last. The demo's own history (app/demo_reports.py) has SMS of every kind to other numbers."""
     engine = create_engine(server.settings.database_url)
     cipher = FieldCipher(server.settings.data_key)
+    to_parent = OutboxMessage.to_index == phone_index(cipher, PARENT_PHONE)
     try:
         for _ in range(100):
             async with create_sessionmaker(engine)() as session:
                 rows = (
                     await session.exec(
-                        select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)
+                        select(OutboxMessage)
+                        .where(OutboxMessage.kind == kind, to_parent)
+                        .order_by(OutboxMessage.id)
                     )
                 ).all()
             if len(rows) >= count and all(r.status == "sent" for r in rows):
@@ -98,7 +105,7 @@ async def test_parent_books_confirms_by_sms_code_and_cancels_by_link(
     async with create_sessionmaker(engine)() as session:
         # The demo's own consultations (app/demo_b_expert.py) are not this parent's.
         mine = Appointment.parent_phone_index == phone_index(
-            FieldCipher(live_server.settings.data_key), "+8613812345678"
+            FieldCipher(live_server.settings.data_key), PARENT_PHONE
         )
         statuses = (await session.exec(select(Appointment.status).where(mine))).all()
     await engine.dispose()
