@@ -108,3 +108,59 @@ async def test_twilio_refusing_the_cancel_still_frees_the_operator(voice_world):
     assert (await voice_world.duty(operator)).state == DutyState.AVAILABLE
     [offer] = await voice_world.offers()
     assert offer.outcome == OfferOutcome.CANCELED
+
+
+async def test_a_hang_up_before_the_legs_sid_is_known_is_cancelled_by_the_dispatcher(settings, engine):
+    # The caller hangs up while Twilio is still answering the dispatcher's Calls create: the offer is
+    # settled then, with no SID to cancel; the dispatcher cancels the leg once Twilio names it.
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from core.db import create_sessionmaker, utcnow
+    from core.privacy import FieldCipher
+    from hotline.cipher_contexts import VOICE_ANSWER_PHONE
+    from hotline.voice_dispatch import cancel_ringing_offer, dispatch_line
+    from hotline.voice_models import OperatorDuty, VoiceOffer
+    from tests.conftest import make_user
+    from tests.hotline.voice_rows import a_voice_call, read_call
+
+    cipher = FieldCipher(settings.data_key)
+    sessionmaker = create_sessionmaker(engine)
+    operator = await make_user(engine, "operator")
+    async with sessionmaker() as session:
+        session.add(
+            OperatorDuty(
+                staff_user_id=operator.id,
+                state=DutyState.AVAILABLE,
+                answer_phone_ciphertext=cipher.encrypt(OPERATOR_PHONE, context=VOICE_ANSWER_PHONE),
+                idle_since=utcnow() - timedelta(minutes=1),
+            )
+        )
+        await session.commit()
+    call_id = await a_voice_call(engine, cipher, status=CallStatus.QUEUED, queued_at=utcnow())
+
+    class HangUpWhilePlacing:
+        def __init__(self):
+            self.canceled = []
+
+        async def place_call(self, call):
+            async with sessionmaker() as session:  # the caller's hang-up, handled meanwhile
+                assert await cancel_ringing_offer(session, call_id) is not None
+                await session.commit()
+            return "CA" + "f" * 32
+
+        async def cancel(self, call_sid):
+            self.canceled.append(call_sid)
+
+    api = HangUpWhilePlacing()
+    assert await dispatch_line(sessionmaker, settings, cipher, api, "12355") == 1
+
+    assert api.canceled == ["CA" + "f" * 32]
+    async with sessionmaker() as session:
+        duty = await session.get(OperatorDuty, operator.id)
+        assert duty is not None and duty.state == DutyState.AVAILABLE
+    async with sessionmaker() as session:
+        [offer] = (await session.exec(select(VoiceOffer))).all()
+        assert (offer.outcome, offer.leg_sid) == (OfferOutcome.CANCELED, "CA" + "f" * 32)
+    assert (await read_call(engine, call_id)).operator_id == operator.id
