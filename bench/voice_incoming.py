@@ -48,6 +48,7 @@ AUTH_TOKEN = "bench-twilio-auth-token"  # noqa: S105 - signs throwaway requests
 ACCOUNT_SID = "AC" + "b" * 32
 OUR_NUMBER = "+8657112355000"
 PATH = "/webhooks/twilio/voice/incoming"
+WEBHOOK = "POST " + PATH
 
 DONE_LUA = """
 done = function(summary, latency, requests)
@@ -123,40 +124,58 @@ def _wrk(url: str, script: str, duration: int, connections: int, workdir: Path) 
     return stats
 
 
-async def run(duration: int, connections: int, bodies: int, workdir: Path) -> dict[str, Any]:
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+def _service_env(database_url: str, base: str, workdir: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "FH_DATABASE_URL": database_url,
+        "FH_SECRET_KEY": "bench-" + "s" * 40,
+        "FH_DATA_KEY": "bench-" + "d" * 40,
+        "FH_DATA_DIR": str(workdir),
+        "FH_PUBLIC_BASE_URL": base,
+        "FH_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "FH_VOICE_NUMBERS": f"{OUR_NUMBER}=12355@1",
+        "FH_VOICE_HOURS": "12355=mon-sun 00:00-24:00,hol 00:00-24:00",
+        "FH_LIGHTS_CHECK_SECONDS": "86400",
+    }
+    for key in ("FH_REDIS_URL", "FH_TWILIO_ACCOUNT_SID"):
+        env.pop(key, None)  # embedded mode; no Calls API (the incoming webhook places no call)
+    return env
+
+
+async def _database(admin: Any) -> tuple[str, str]:
     name = f"fh_bench_voice_{uuid.uuid4().hex[:8]}"
     async with admin.connect() as conn:
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    database_url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    await upgrade_database(url)
+    return name, url
+
+
+def _serve(checkout: Path, database_url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """`family-hotline serve` from `checkout` (its own .venv: an editable install of that tree)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [str(checkout / ".venv" / "bin" / "family-hotline"), "serve", "--port", str(port)],
+        env=_service_env(database_url, f"http://127.0.0.1:{port}", workdir),
+        cwd=checkout,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def run(
+    duration: int, connections: int, bodies: int, workdir: Path, before: Path | None = None
+) -> dict[str, Any]:
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    names: list[str] = []
     port, hello_port = _free_port(), _free_port()
     base, hello = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{hello_port}"
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        await upgrade_database(database_url)
+        name, database_url = await _database(admin)
+        names.append(name)
         load = os.getloadavg()
-        env = {
-            **os.environ,
-            "FH_DATABASE_URL": database_url,
-            "FH_SECRET_KEY": "bench-" + "s" * 40,
-            "FH_DATA_KEY": "bench-" + "d" * 40,
-            "FH_DATA_DIR": str(workdir),
-            "FH_PUBLIC_BASE_URL": base,
-            "FH_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "FH_VOICE_NUMBERS": f"{OUR_NUMBER}=12355@1",
-            "FH_VOICE_HOURS": "12355=mon-sun 00:00-24:00,hol 00:00-24:00",
-            "FH_LIGHTS_CHECK_SECONDS": "86400",
-        }
-        for key in ("FH_REDIS_URL", "FH_TWILIO_ACCOUNT_SID"):
-            env.pop(key, None)  # embedded mode; no Calls API (the incoming webhook places no call)
-        processes.append(
-            subprocess.Popen(
-                [str(ROOT / ".venv" / "bin" / "family-hotline"), "serve", "--port", str(port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+        processes.append(_serve(ROOT, database_url, port, workdir / "after"))
         processes.append(
             subprocess.Popen(
                 [str(ROOT / ".venv" / "bin" / "uvicorn"), "hello_app:app", "--port", str(hello_port),
@@ -166,6 +185,14 @@ async def run(duration: int, connections: int, bodies: int, workdir: Path) -> di
                 stderr=subprocess.DEVNULL,
             )
         )  # fmt: skip
+        before_base = ""
+        if before is not None:
+            before_name, before_url = await _database(admin)
+            names.append(before_name)
+            before_port = _free_port()
+            before_base = f"http://127.0.0.1:{before_port}"
+            processes.append(_serve(before, before_url, before_port, workdir / "before"))
+            await _wait_until_up(before_base)
         await _wait_until_up(base)
         webhook_script = _signed_bodies_lua(base + PATH, bodies)
         async with httpx.AsyncClient() as client:  # warm up, and check what is served
@@ -177,9 +204,13 @@ async def run(duration: int, connections: int, bodies: int, workdir: Path) -> di
             "POST /hello (bare Litestar)": _wrk(f"{hello}/hello", 'wrk.method = "POST"\n' + DONE_LUA,
                                                  duration, connections, workdir),
             "GET /health (the service)": _wrk(base + "/health", DONE_LUA, duration, connections, workdir),
-            "POST /webhooks/twilio/voice/incoming": _wrk(base + PATH, webhook_script, duration, connections,
-                                                          workdir),
         }  # fmt: skip
+        if before is not None:
+            phases[f"{WEBHOOK} before ({_commit(before)})"] = _wrk(
+                before_base + PATH, _signed_bodies_lua(before_base + PATH, bodies), duration, connections,
+                workdir,
+            )  # fmt: skip
+        phases[WEBHOOK] = _wrk(base + PATH, webhook_script, duration, connections, workdir)
         engine = create_engine(database_url)
         async with engine.connect() as conn:
             rows = (
@@ -200,8 +231,15 @@ async def run(duration: int, connections: int, bodies: int, workdir: Path) -> di
             process.terminate()
             process.wait(timeout=20)
         async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for each in names:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)'))
         await admin.dispose()
+
+
+def _commit(checkout: Path) -> str:
+    found = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True,
+                           text=True, check=False)  # fmt: skip
+    return found.stdout.strip() or checkout.name
 
 
 def _report(result: dict[str, Any]) -> str:
@@ -226,7 +264,7 @@ def _report(result: dict[str, Any]) -> str:
             f"| {label} | {stats['rps']:.0f} | {stats['rps'] / hello['rps']:.0%} | {' | '.join(ms)} | "
             f"{stats['non2xx']} | {stats['socket_errors']} |"
         )
-    webhook = phases["POST /webhooks/twilio/voice/incoming"]
+    webhook = phases[WEBHOOK]
     ratio = webhook["rps"] / hello["rps"]
     p99_ms = webhook["p99"] / 1000
     lines += [
@@ -242,6 +280,14 @@ def _report(result: dict[str, Any]) -> str:
         f"Goal: ≥ 40 % of hello-world RPS → **{ratio:.0%}** ({'met' if ratio >= 0.4 else 'not met'}); "
         f"p99 < 250 ms → **{p99_ms:.0f} ms** ({'met' if p99_ms < 250 else 'not met'}).",
     ]
+    earlier = [stats for label, stats in phases.items() if label.startswith(WEBHOOK + " before")]
+    if earlier:
+        old = earlier[0]
+        lines += [
+            "",
+            f"Before → after, same run: {old['rps'] / hello['rps']:.1%} → {ratio:.1%} of hello-world RPS "
+            f"(×{webhook['rps'] / old['rps']:.2f}); p99 {old['p99'] / 1000:.0f} → {p99_ms:.0f} ms.",
+        ]
     lines += ["", COSTS]
     return "\n".join(lines) + "\n"
 
@@ -250,24 +296,23 @@ def _report(result: dict[str, Any]) -> str:
 # restated with each run because the figures above only make sense beside it.
 COSTS = """## What costs the most
 
-- **CPU time per request in the one app process.** A run at 20 connections instead of 100 (same
-  machine, minutes apart: 69 RPS, p50 298 ms, p99 596 ms) gives no more throughput than at 100, so the
-  limit is not queueing for the 20 pooled connections but the Python work of each request on one event
-  loop: about 6–8 ms of CPU per new call when profiled in-process on an idle loop (`/health`: under
-  1 ms), of which the handler's own code (signature, encryption, the statement, TwiML) is a minor part
-  (about 15 % of the profile) and the rest Litestar's middleware and dependency injection (the
-  session middleware and CSRF run for webhook paths too, though they exempt them) and SQLAlchemy's
-  session, statement compilation and commit. On this machine (load average several times its cores)
-  the process gets well under one core.
-- **Database round trips**, fewer than they were: a new call is one `INSERT … ON CONFLICT DO NOTHING …
-  RETURNING id` (menu or voicemail decided first, so the row is written in its first state), plus the
-  checkout ping (`pool_pre_ping`), BEGIN and COMMIT. The first version read the row back and moved it
-  with a second conditional UPDATE (eight round trips); runs of either version here gave 45–101 RPS
-  depending on the machine's load, so that gain cannot be told apart from the noise.
-- **What would help**: more uvicorn workers (`--workers`, with Redis) to use both cores, and a leaner
-  path for webhooks (no session/CSRF middleware on `/webhooks`), measured on an idle machine.
+- **Profile (voice-more, cProfile in-process, PostgreSQL, wrk 10 connections, 638 new calls, before the
+  changes below)**: the process was busy the whole run (≈ 12 ms of profiled CPU per call). By own time:
+  SQLAlchemy 25 % (the ORM `insert(VoiceCall).values(...)` coerced and cache-keyed every column each
+  call; the session's begin/commit; `pool_pre_ping`), socket sends 14 % (responses and asyncpg
+  messages on a loaded machine), Litestar 12 %, asyncio/h11/uvicorn 13 %, asyncpg 3 %, building the
+  `VoiceCall` object for the caller 5 %, gettext 2 % (≈ 18 catalogue look-ups per call: every prompt
+  walked the chain of fallback catalogues), TwiML building 3 %, our own code under 3 %.
+- **Cut (same behaviour, same checks)**: the row is written with one Core `INSERT … ON CONFLICT DO
+  NOTHING RETURNING id` built once per dialect, the values bound as parameters; the menu TwiML is built
+  once per settings (Settings is frozen) and each prompt translated once; one `RequestValidator` per
+  token instead of one per request. The signature is still checked on every request over the public URL.
+- **What is left**: the per-request work of Litestar's middleware and DI and of an ORM session (BEGIN,
+  pre-ping, COMMIT are three of the four round trips), on one event loop that gets well under one core
+  on this shared machine. More uvicorn workers (`--workers`, with Redis) and a raw connection for the
+  webhook's one statement would help most; neither is a like-for-like change, so neither was made.
 - **Cheap**: the signature check (one HMAC-SHA1 over the URL and sorted fields), the phone's AES-GCM
-  encryption and blind index, the opening-hours check, and building the TwiML (about 1 ms).
+  encryption and blind index, the opening-hours check.
 """
 
 
@@ -278,9 +323,14 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--bodies", type=int, default=20000)
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout (with its .venv) whose webhook is measured in the same run",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        result = asyncio.run(run(args.duration, args.connections, args.bodies, Path(workdir)))
+        result = asyncio.run(run(args.duration, args.connections, args.bodies, Path(workdir), args.before))
     report = _report(result)
     (ROOT / "bench" / "VOICE_RESULTS.md").write_text(report)
     print(report)

@@ -43,7 +43,7 @@ from hotline.voice_records import advance
 from hotline.voice_twiml import VOICE_PATH
 from notifications.voice_calls_api import OutboundCall, VoiceApi, VoiceApiError
 
-__all__ = ["dispatch_line", "release_operator", "settle_offer", "sweep"]
+__all__ = ["cancel_ringing_offer", "dispatch_line", "release_operator", "settle_offer", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,13 @@ async def dispatch_line(
                 .values(leg_sid=leg_sid)
                 .execution_options(synchronize_session=False)
             )
+            outcome = (
+                await session.exec(select(VoiceOffer.outcome).where(VoiceOffer.id == offer_row.id))
+            ).one()
             await session.commit()
+        if outcome == OfferOutcome.CANCELED:
+            # The caller hung up before Twilio told us the leg's SID: nobody else could cancel it.
+            await cancel_leg(api, leg_sid)
         placed += 1
     return placed
 
@@ -250,6 +256,43 @@ async def settle_offer(session: AsyncSession, offer_id: int, *, accepted: bool) 
             )
     await release_operator(session, offer.operator_id, offer.voice_call_id, now)
     return offer
+
+
+async def cancel_ringing_offer(session: AsyncSession, call_id: int) -> VoiceOffer | None:
+    """The caller hung up while an operator's phone rang for them: the offer is settled as canceled and the
+    operator is free again. The offer for the one request that settled it (its leg is then to be cancelled
+    through Twilio, after the commit), None for every other (a repeated callback, no offer ringing)."""
+    ringing = (
+        await session.exec(
+            select(VoiceOffer)
+            .where(VoiceOffer.voice_call_id == call_id, VoiceOffer.outcome == OfferOutcome.RINGING)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if ringing is None:
+        return None
+    now = utcnow()
+    settled = await session.exec(
+        update(VoiceOffer)
+        .where(col(VoiceOffer.id) == ringing.id, col(VoiceOffer.outcome) == OfferOutcome.RINGING)
+        .values(outcome=OfferOutcome.CANCELED, settled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if settled.rowcount != 1:
+        return None
+    await release_operator(session, ringing.operator_id, call_id, now)
+    return ringing
+
+
+async def cancel_leg(api: VoiceApi | None, leg_sid: str) -> None:
+    """Ask Twilio to stop ringing an operator; a failure only means their phone rings on and the whisper
+    tells them the caller has gone."""
+    if api is None:
+        return
+    try:
+        await api.cancel(leg_sid)
+    except VoiceApiError:
+        log.warning("could not cancel the operator leg %s; its whisper says the caller hung up", leg_sid)
 
 
 async def sweep(

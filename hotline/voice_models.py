@@ -103,6 +103,7 @@ class OfferOutcome(StrEnum):
     RINGING = "ringing"
     ACCEPTED = "accepted"  # the operator answered and was bridged
     MISSED = "missed"  # no answer, busy or failed: the call goes to the next operator
+    CANCELED = "canceled"  # the caller hung up while it rang: we cancelled the operator's leg
 
 
 class VoiceOffer(SQLModel, table=True):

@@ -42,6 +42,17 @@ FINAL_TWILIO_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "
 _MAX_TRIES = 5
 
 
+# The first request of a call writes its row with this one statement, built once: the values go as bound
+# parameters, so no statement is built or cache-keyed per call (the ORM's insert did both each time).
+_CALLS = VoiceCall.__table__  # type: ignore[attr-defined]
+_INSERT_POSTGRESQL = (
+    pg_insert(_CALLS).on_conflict_do_nothing(index_elements=["call_sid"]).returning(_CALLS.c.id)
+)
+_INSERT_SQLITE = (
+    sqlite_insert(_CALLS).on_conflict_do_nothing(index_elements=["call_sid"]).returning(_CALLS.c.id)
+)
+
+
 def seconds_between(start: datetime | None, end: datetime) -> int | None:
     return None if start is None else max(int((end - start).total_seconds()), 0)
 
@@ -93,13 +104,8 @@ async def open_call(
         "updated_at": now,
         **_caller_fields(cipher, caller),
     }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    created = await session.exec(
-        insert(VoiceCall)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["call_sid"])
-        .returning(col(VoiceCall.id))
-    )
+    insert = _INSERT_POSTGRESQL if session.get_bind().dialect.name == "postgresql" else _INSERT_SQLITE
+    created = await session.exec(insert, params=values)
     new_id = created.scalar_one_or_none()
     if new_id is not None:
         return VoiceCall(id=new_id, **values), True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from litestar import Request
@@ -20,7 +21,7 @@ from core.db import AsyncSession
 from core.privacy import FieldCipher
 from core.settings import Settings
 from hotline.taxonomy import LINES
-from hotline.voice_dispatch import dispatch_line, sweep
+from hotline.voice_dispatch import cancel_leg, dispatch_line, sweep
 from notifications.voice_calls_api import VoiceApi, build_voice_api
 
 __all__ = ["VoiceRuntime", "voice_runtime"]
@@ -48,7 +49,15 @@ class VoiceRuntime:
 
     def kick(self, line: str | None) -> None:
         """Start a dispatch round for `line` (every line if None) in the background."""
-        task = asyncio.get_running_loop().create_task(self._round(line), name=f"voice-dispatch-{line}")
+        self._background(self._round(line), f"voice-dispatch-{line}")
+
+    def cancel_leg(self, leg_sid: str) -> None:
+        """Stop an operator's phone ringing (the caller hung up), in the background: Twilio's webhook that
+        told us is answered without waiting for Twilio's API."""
+        self._background(cancel_leg(self.api, leg_sid), f"voice-cancel-{leg_sid}")
+
+    def _background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
         self._rounds.add(task)
         task.add_done_callback(self._rounds.discard)
 
@@ -67,7 +76,7 @@ class VoiceRuntime:
 
     @property
     def pending(self) -> int:
-        """Dispatch rounds started and not yet finished."""
+        """Dispatch rounds and leg cancels started and not yet finished."""
         return len(self._rounds)
 
     async def drain(self) -> None:

@@ -72,8 +72,14 @@ def _catalogue() -> NullTranslations:
     return load_translations(CALLER_LANGUAGE)
 
 
+@lru_cache(maxsize=64)
+def _translated(message: str) -> str:
+    # The catalogue is a chain of fallbacks (one per .po file): looked up once per prompt, not per call.
+    return _catalogue().gettext(message)
+
+
 def _words(message: str, **values: object) -> str:
-    return _catalogue().gettext(message).format(**values)
+    return _translated(message).format(**values)
 
 
 def _say(target: VoiceResponse | Gather, settings: Settings, text: str) -> None:
@@ -89,7 +95,10 @@ def queue_name(line: str, crisis: bool) -> str:
     return f"{line}-crisis" if crisis else line
 
 
+@lru_cache(maxsize=32)
 def menu(settings: Settings, *, greet: bool, recording_notice: bool) -> str:
+    """Every in-hours call hears this: the same text for the same settings, so it is built once (Settings
+    is frozen and hashable; new settings are a new key)."""
     response = VoiceResponse()
     if greet:
         if settings.voice_greeting_url:

@@ -25,7 +25,7 @@ from core.settings import SettingsDep
 from hotline import voice_twiml as twiml
 from hotline.cipher_contexts import VOICE_CALLER_PHONE
 from hotline.taxonomy import LINES
-from hotline.voice_dispatch import settle_offer
+from hotline.voice_dispatch import cancel_ringing_offer, settle_offer
 from hotline.voice_lines import is_open, line_for_choice, menu_choices, records_line, route_number
 from hotline.voice_models import CallOutcome, CallStatus, OfferOutcome, OperatorDuty, VoiceCall, VoiceOffer
 from hotline.voice_records import (
@@ -73,6 +73,16 @@ async def _position(db: DbSession, call: VoiceCall) -> int:
         .where(VoiceCall.line == call.line, col(VoiceCall.status).in_(IN_CONVERSATION), ahead)
     )
     return int(count.one()) + 1
+
+
+async def _caller_left(request: Request[Any, Any, Any], db: DbSession, ended: VoiceCall | None) -> None:
+    """Commit; and if this request ended a call whose operator's phone was still ringing, settle that offer
+    (operator free again) in the same commit and cancel the leg after it, so nobody answers to silence.
+    Only the request that ended the call gets here with it: a repeated callback finds it ended already."""
+    offer = await cancel_ringing_offer(db, ended.id) if ended is not None and ended.id is not None else None
+    await db.commit()
+    if offer is not None and offer.leg_sid:
+        voice_runtime(request).cancel_leg(offer.leg_sid)
 
 
 class VoiceWebhooks(Controller):
@@ -217,8 +227,8 @@ class VoiceWebhooks(Controller):
         if call is not None and call.status == CallStatus.RECORDING and result != "hangup":
             return _xml(twiml.voicemail(settings, out_of_hours=False))
         if call is not None and result == "hangup":
-            await end_call(db, settings, call.call_sid, twilio_status="completed", duration=None)
-            await db.commit()
+            ended = await end_call(db, settings, call.call_sid, twilio_status="completed", duration=None)
+            await _caller_left(request, db, ended)
             voice_runtime(request).kick(call.line)
         return _xml(twiml.hang_up())
 
@@ -280,7 +290,7 @@ class VoiceWebhooks(Controller):
             ended = await end_call(
                 db, settings, call_sid, twilio_status=twilio_status, duration=_int_field(form, "CallDuration")
             )
-        await db.commit()
+        await _caller_left(request, db, ended)
         if ended is not None:
             voice_runtime(request).kick(ended.line)
         return Response({"ok": True}, status_code=200)

@@ -8,6 +8,7 @@ rebuilt from the configured base URL, not the Host header, which a proxy may rew
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Any
 
 from litestar import Request
@@ -28,6 +29,12 @@ _FORBIDDEN = N_("Twilio signature missing or invalid: this request was not made 
 _NOT_CONFIGURED = N_("Twilio webhooks are not configured on this server.")
 
 
+@lru_cache(maxsize=4)
+def _validator(auth_token: str) -> RequestValidator:
+    """One per token, made once: it holds only the token."""
+    return RequestValidator(auth_token)
+
+
 def public_url(settings: Settings, request: Request[Any, Any, Any]) -> str:
     query = request.url.query
     return settings.public_base_url + request.url.path + (f"?{query}" if query else "")
@@ -42,9 +49,7 @@ async def verified_form(request: Request[Any, Any, Any], settings: Settings) -> 
     form = await request.form()
     if not signature:
         return _FORBIDDEN
-    if not RequestValidator(settings.twilio_auth_token).validate(
-        public_url(settings, request), form, signature
-    ):
+    if not _validator(settings.twilio_auth_token).validate(public_url(settings, request), form, signature):
         return _FORBIDDEN
     return form
 

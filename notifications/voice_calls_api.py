@@ -1,6 +1,7 @@
-"""Outbound calls through Twilio's Calls API: ringing an operator's phone for a waiting call, and moving a
-call that waits in a queue elsewhere (to voicemail). The real `twilio` client, on its aiohttp HTTP client,
-pointed at FH_TWILIO_API_BASE when set (our fake in tests, Prism in the contract test).
+"""Outbound calls through Twilio's Calls API: ringing an operator's phone for a waiting call, cancelling
+that ring when the caller hangs up first, and moving a call that waits in a queue elsewhere. The real
+`twilio` client, on its aiohttp HTTP client, pointed at FH_TWILIO_API_BASE when set (our fake in tests,
+Prism in the contract test).
 
 We never ask Twilio what became of a call: its status callbacks tell us (hotline.voice_webhooks).
 """
@@ -51,6 +52,11 @@ class VoiceApi(Protocol):
         """Make a live call fetch and run the TwiML at `url` instead of what it runs now."""
         ...
 
+    async def cancel(self, call_sid: str) -> None:
+        """Stop a call we placed that is still queued or ringing (an operator's phone, once the caller
+        hung up). Twilio ignores it for a call already answered."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -96,6 +102,14 @@ class TwilioVoice:
                 await client.calls(call_sid).update_async(url=url, method="POST")
         except (TwilioException, TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise VoiceApiError(f"Twilio did not redirect the call: {type(exc).__name__}: {exc}") from exc
+
+    async def cancel(self, call_sid: str) -> None:
+        client = self._get_client()
+        try:
+            async with asyncio.timeout(VOICE_API_TIMEOUT_SECONDS):
+                await client.calls(call_sid).update_async(status="canceled")
+        except (TwilioException, TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise VoiceApiError(f"Twilio did not cancel the call: {type(exc).__name__}: {exc}") from exc
 
     async def aclose(self) -> None:
         if self._http is not None:

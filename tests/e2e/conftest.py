@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,15 @@ class LiveServer:
 
 @pytest.fixture
 async def live_server(settings: Settings, tmp_path: Path) -> AsyncIterator[LiveServer]:
+    async with serve_live(settings, tmp_path) as server:
+        yield server
+
+
+@asynccontextmanager
+async def serve_live(
+    settings: Settings, tmp_path: Path, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[LiveServer]:
+    """The service on a free port with the demo roster; `extra_env` adds FH_ variables (e.g. Twilio's)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     served = settings.with_overrides(public_base_url=base)
@@ -74,6 +84,7 @@ async def live_server(settings: Settings, tmp_path: Path) -> AsyncIterator[LiveS
         "FH_PUBLIC_BASE_URL": base,
         "FH_SMS_BACKEND": "console",
         "FH_REQUIRE_2FA": "0",
+        **(extra_env or {}),
     }
     env.pop("FH_REDIS_URL", None)
     log = (tmp_path / "server.log").open("w")

@@ -229,11 +229,25 @@ class FakeTwilio:
         return web.json_response(_call_resource(call, status="queued"), status=201)
 
     async def _update_call(self, request: web.Request) -> web.Response:
+        """Calls update: a redirect (Url/Twiml) or an end (Status canceled/completed), as Twilio has it."""
         if not self._authorised(request) or request.match_info["account_sid"] != self.account_sid:
             return _error(401, 20003, "Authenticate")
+        if self.mode == "outage":
+            self.refused += 1
+            return _error(self.outage_status, 20500, "Service Unavailable")
         form = await request.post()
-        self.call_updates.append((request.match_info["call_sid"], {k: str(v) for k, v in form.items()}))
-        return web.json_response({"sid": request.match_info["call_sid"], "status": "in-progress"})
+        fields = {key: str(value) for key, value in form.items()}
+        status = fields.get("Status")
+        if status is not None and status not in ("canceled", "completed"):
+            return _error(400, 21220, f"Invalid call state: {status}")
+        if status is None and not ("Url" in fields or "Twiml" in fields):
+            return _error(400, 21205, "Url, Twiml or Status is required.")
+        call_sid = request.match_info["call_sid"]
+        self.call_updates.append((call_sid, fields))
+        placed = next((call for call in self.calls if call.sid == call_sid), None)
+        if placed is None:
+            return web.json_response({"sid": call_sid, "status": status or "in-progress"})
+        return web.json_response(_call_resource(placed, status=status or "in-progress"))
 
     def voice_params(self, call_sid: str, *, from_: str, to: str, **fields: str) -> dict[str, str]:
         """The fields Twilio posts with every voice webhook of a call, plus `fields`."""

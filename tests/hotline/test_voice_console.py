@@ -168,7 +168,10 @@ async def test_going_on_duty_offers_a_call_already_waiting(twilio_settings, fake
 
         operator = await log_in(world.client, engine, Role.OPERATOR)
         on = await post_form(world.client, "/hotline/voice/duty/on", {"answer_phone": "13912345678"})
-        assert on.status_code == 200 and 'data-duty="available"' in on.text
+        # The page after the redirect may be drawn before or after the dispatcher (in the background)
+        # has claimed this operator for the waiting call.
+        assert on.status_code == 200
+        assert 'data-duty="available"' in on.text or 'data-duty="busy"' in on.text
         await world.settled()
 
         [leg] = world.fake.calls

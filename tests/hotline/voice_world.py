@@ -167,10 +167,17 @@ class RecordingVoiceApi:
     loop while the app (on the portal's loop) answers, so the HTTP fake on this loop could not reply."""
 
     placed: list[OutboundCall] = field(default_factory=list)
+    canceled: list[str] = field(default_factory=list)
 
     async def place_call(self, call: OutboundCall) -> str:
         self.placed.append(call)
         return "CA" + secrets.token_hex(16)
+
+    async def redirect(self, call_sid: str, url: str) -> None:
+        raise AssertionError("no redirect is expected")
+
+    async def cancel(self, call_sid: str) -> None:
+        self.canceled.append(call_sid)
 
     async def aclose(self) -> None:
         return None

@@ -48,3 +48,21 @@ async def test_a_malformed_account_is_refused_by_the_contract(settings, prism_ur
             await voice.place_call(CALL)
     finally:
         await voice.aclose()
+
+
+async def test_cancelling_an_operators_ringing_call_matches_twilios_contract(settings, prism_url):  # noqa: F811
+    # Calls update with Status=canceled, on a CallSid of the form Twilio gives (CA + 32 hex).
+    voice = _voice(settings, prism_url)
+    try:
+        await voice.cancel("CA" + "0123456789abcdef" * 2)
+    finally:
+        await voice.aclose()
+
+
+async def test_cancelling_a_malformed_call_sid_is_refused_by_the_contract(settings, prism_url):  # noqa: F811
+    voice = _voice(settings, prism_url)
+    try:
+        with pytest.raises(VoiceApiError, match="422"):
+            await voice.cancel("not-a-call-sid")
+    finally:
+        await voice.aclose()
