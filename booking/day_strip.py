@@ -75,12 +75,14 @@ def build_strip(
     if chosen is None or all(d.on != chosen for d in days):
         chosen = next((d.on for d in days if d.free), None)
     later = first + timedelta(days=STRIP_DAYS)
+    # No paging into days with nothing to book (the horizon's tail, a booking window or release rule).
+    has_later = later <= last_day and any(later <= on <= last_day for on in by_day)
     return DayStrip(
         days=days,
         chosen=chosen,
         times=by_day.get(chosen, []) if chosen else [],
         earlier=first - timedelta(days=STRIP_DAYS) if first > today else None,
-        later=later if later <= last_day else None,
+        later=later if has_later else None,
         soonest=slots[0] if slots else None,
     )
 

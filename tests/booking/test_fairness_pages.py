@@ -48,8 +48,14 @@ def test_the_strip_pages_by_two_weeks_within_the_horizon_and_picks_the_first_fre
         slots, timezone=zone.key, today=today, horizon_days=28, start=first.later, chosen=None
     )
     assert second.days[0].on == date(2026, 12, 15) and second.chosen == date(2026, 12, 20)
-    assert second.earlier == today and second.later == date(2026, 12, 29)
+    # The horizon's last day (the 29th) has nothing free: no paging into an empty page.
+    assert second.earlier == today and second.later is None
     assert second.soonest == slots[0]  # still one tap away from any page
+    with_last_day = [*slots, datetime.combine(date(2026, 12, 29), time(9), zone)]
+    paging_on = build_strip(
+        with_last_day, timezone=zone.key, today=today, horizon_days=28, start=first.later, chosen=None
+    )
+    assert paging_on.later == date(2026, 12, 29)
 
     # The last page holds only the days up to the horizon; a link past it or from the past is clamped.
     last = build_strip(

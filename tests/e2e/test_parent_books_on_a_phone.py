@@ -21,12 +21,12 @@ pytestmark = pytest.mark.browser
 PARENT_PHONE = "+8613812345678"
 
 
-async def _sent_sms(server: LiveServer, kind: str, count: int = 1) -> list[str]:
+async def _sent_sms(server: LiveServer, kind: str, count: int = 1, to: str = PARENT_PHONE) -> list[str]:
     """The bodies of `kind` SMS to this parent once the in-process runner has sent them (status 'sent'),
     newest last. The demo's own history (app/demo_reports.py) has SMS of every kind to other numbers."""
     engine = create_engine(server.settings.database_url)
     cipher = FieldCipher(server.settings.data_key)
-    to_parent = OutboxMessage.to_index == phone_index(cipher, PARENT_PHONE)
+    to_parent = OutboxMessage.to_index == phone_index(cipher, to)
     try:
         for _ in range(100):
             async with create_sessionmaker(engine)() as session:
