@@ -339,6 +339,8 @@ async def _west_state(engine, number: str, expert_id: int, user_id: int) -> tupl
             "SELECT COUNT(*) FROM hotline_call",
             "SELECT urgency FROM referral_case WHERE number = :n",
             "SELECT feed_token_hash FROM expert WHERE id = :e",
+            "SELECT name || address FROM site WHERE id = (SELECT site_id FROM expert WHERE id = :e)",
+            "SELECT COUNT(*) FROM booking_rules",
             "SELECT is_active FROM staff_user WHERE id = :u",
             "SELECT COUNT(*) FROM appointment",
             "SELECT COUNT(*) FROM login_session WHERE user_id = :u",
