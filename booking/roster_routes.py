@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
@@ -20,6 +21,7 @@ from core.accounts import Role, StaffUser
 from core.db import DbSession
 from core.errors import FormInvalid
 from core.http import client_ip
+from core.i18n import N_
 from core.privacy import CipherDep
 from core.security import requires_roles
 from core.settings import SettingsDep
@@ -97,6 +99,9 @@ class RosterReading(Controller):
     ) -> Template | Redirect:
         if request.user.role == Role.EXPERT.value:
             # Their own page shows intake notes with an audit entry per read; this one shows none.
+            own = await roster.expert_linked_to(db, request.user.id or 0)
+            if own is None or own.id != expert_id:
+                raise PermissionDeniedException(N_("Your role does not allow this page."))
             return Redirect(request.app.route_reverse("expert:home"), status_code=303)
         schedule = await roster.expert_schedule(
             db, cipher, request.user, expert_id, client_ip=client_ip(request)

@@ -133,10 +133,12 @@ async def test_an_expert_is_sent_from_the_roster_pages_to_their_own_page_and_see
 
     await post_form(client, "/login", {"username": user.username, "password": TEST_PASSWORD})
     # /expert audits each read of intake notes; the roster pages would show them as a schedule read.
-    for path in ("/roster/experts", f"/roster/experts/{own.id}", f"/roster/experts/{other.id}"):
+    for path in ("/roster/experts", f"/roster/experts/{own.id}"):
         landing = await client.get(path, follow_redirects=False)
         assert landing.status_code == 303 and landing.headers["location"] == "/expert"
-        assert "孩子最近不愿意上学" not in landing.text and "钱老师" not in landing.text
+        assert "孩子最近不愿意上学" not in landing.text
+    elsewhere = await client.get(f"/roster/experts/{other.id}", follow_redirects=False)
+    assert elsewhere.status_code == 403 and "钱老师" not in elsewhere.text
     page = await client.get("/expert")
     assert page.status_code == 200 and "孩子最近不愿意上学" not in page.text
     assert (await client.get("/roster/experts/new")).status_code == 403
