@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from datetime import datetime, time
 
@@ -14,6 +13,7 @@ from app.demo_quarter_stories import CASES
 from app.demo_reports import seed_report_history
 from app.demo_voice import seed_voice
 from app.migrate import upgrade_database
+from booking.feed_links import expert_feed_token, issue_expert_feed
 from booking.models import AvailabilityRule, Expert, Site
 from core.accounts import Role, StaffUser, create_staff_user
 from core.db import AsyncSession, create_engine, create_sessionmaker
@@ -94,8 +94,8 @@ async def seed_demo(settings: Settings, *, print_summary: bool = False, now: dat
                     specialties=specialties,
                     modes=modes,
                     site_id=sites[site_no].id,
-                    feed_token=secrets.token_urlsafe(24),
                 )
+                issue_expert_feed(FieldCipher(settings.data_key), expert)
                 session.add(expert)
                 await session.flush()
                 for weekday in range(6):
@@ -163,7 +163,8 @@ def _print_summary(settings: Settings, experts: Sequence[Expert], quarter: Seede
         )
     print("\n  Expert calendar feeds (secret links):")
     for expert in experts:
-        print(f"    {expert.name}: {base}/calendar/experts/{expert.feed_token}.ics")
+        token = expert_feed_token(FieldCipher(settings.data_key), expert)
+        print(f"    {expert.name}: {base}/calendar/experts/{token}.ics")
     if not settings.require_2fa:
         print(
             "\n  Two-factor login is OFF for this demo (FH_REQUIRE_2FA=0). In production administrators and"

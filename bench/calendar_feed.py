@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import os
 import re
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -52,6 +51,7 @@ from booking.calendar import (  # noqa: E402
     expert_feed,
     render_feed,
 )
+from booking.feed_links import expert_feed_token, issue_expert_feed  # noqa: E402
 from booking.models import Appointment, AppointmentStatus, Expert, Site  # noqa: E402
 from core.db import create_engine, create_sessionmaker, utcnow  # noqa: E402
 from core.i18n import load_translations  # noqa: E402
@@ -149,14 +149,15 @@ async def _seed(settings: Settings, count: int) -> str:
     await upgrade_database(settings.database_url)
     engine = create_engine(settings.database_url)
     cipher = FieldCipher(settings.data_key)
-    token = secrets.token_urlsafe(32)
     start = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
     try:
         async with create_sessionmaker(engine)() as session:
             site = Site(name="市家庭教育指导服务中心", unit_id=DEFAULT_UNIT_ID)
             session.add(site)
             await session.flush()
-            expert = Expert(name="王老师", unit_id=DEFAULT_UNIT_ID, site_id=site.id, feed_token=token)
+            expert = Expert(name="王老师", unit_id=DEFAULT_UNIT_ID, site_id=site.id)
+            issue_expert_feed(cipher, expert)
+            token = expert_feed_token(cipher, expert) or ""
             session.add(expert)
             await session.flush()
             for i in range(count):

@@ -120,7 +120,7 @@ SEED_SQL = [
         FROM referral_case""",
     f"""INSERT INTO site (name, address, unit_id) SELECT '咨询点' || s, '', 1 + s FROM generate_series(1, {DISTRICTS}) s""",  # noqa: S608
     f"""INSERT INTO expert (name, unit_id, title, bio, specialties, modes, site_id, slot_minutes, buffer_minutes,
-                            feed_token, active, created_at)
+                            feed_token_hash, active, created_at)
         SELECT '专家' || e, 2 + (e % {DISTRICTS}), '', '', 'parenting', 'in_person,phone,video',
                1 + (e % {DISTRICTS}), 50, 10, md5('feed' || e), true, now()
         FROM generate_series(0, {EXPERTS} - 1) e""",  # noqa: S608

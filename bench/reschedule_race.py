@@ -84,7 +84,6 @@ async def _world(settings: Settings, cipher: FieldCipher) -> tuple[Expert, list[
             site_id=site.id,
             slot_minutes=45,
             buffer_minutes=15,
-            feed_token=uuid.uuid4().hex,
         )
         session.add(expert)
         await session.flush()

@@ -99,7 +99,7 @@ async def load_ours(database_url: str, roster: dict[str, Any]) -> None:
             await conn.execute(
                 insert(Expert).values(
                     id=e["id"], name=f"专家{e['id']:03d}", unit_id=DEFAULT_UNIT_ID, specialties="parenting",
-                    modes="phone", slot_minutes=60, buffer_minutes=0, feed_token=secrets.token_urlsafe(24),
+                    modes="phone", slot_minutes=60, buffer_minutes=0, feed_token_hash=secrets.token_hex(32),
                     active=True, title="", bio="", created_at=datetime.now(UTC),
                 )
             )  # fmt: skip

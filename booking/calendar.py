@@ -30,6 +30,7 @@ from sqlalchemy import select as sql_select  # sqlmodel's select() types at most
 from sqlmodel import col, select
 
 from booking.feed_cache import RenderedFeeds
+from booking.feed_links import SITE_FEED, feed_token
 from booking.ical_text import CalendarWriter, content_line, escape_text, utc_stamp
 from booking.models import Appointment, AppointmentStatus, Expert, Site, SiteFeed
 from booking.tokens import token_hash
@@ -334,7 +335,7 @@ async def expert_feed(
     query = (
         select(Expert, Site)
         .join(Site, col(Expert.site_id) == Site.id, isouter=True)
-        .where(Expert.feed_token == token)
+        .where(Expert.feed_token_hash == token_hash(token))
     )
     found = (await session.exec(query)).first() if token else None
     if found is None:
@@ -364,8 +365,8 @@ async def expert_feed(
 
 
 def site_feed_token(cipher: FieldCipher, feed: SiteFeed) -> str:
-    """The secret in the site's feed URL, derived from the stored nonce with the data key."""
-    return cipher.blind_index(feed.nonce, context="booking.site_feed")
+    """The secret in the site's feed URL (booking.feed_links)."""
+    return feed_token(cipher, feed.nonce, context=SITE_FEED)
 
 
 async def site_feed(

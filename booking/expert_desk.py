@@ -312,7 +312,9 @@ async def save_session_notes(
     return appointment
 
 
-async def rotate_own_feed(session: AsyncSession, viewer: StaffUser, *, client_ip: str | None) -> Expert:
+async def rotate_own_feed(
+    session: AsyncSession, cipher: FieldCipher, viewer: StaffUser, *, client_ip: str | None
+) -> Expert:
     """The expert gives their calendar feed a new secret address; the old one answers 404 at once."""
     expert = await own_expert(session, viewer)
     record_audit(
@@ -324,4 +326,4 @@ async def rotate_own_feed(session: AsyncSession, viewer: StaffUser, *, client_ip
         object_id=expert.id or 0,
         client_ip=client_ip,
     )
-    return await regenerate_feed_token(session, expert.id or 0, viewer_unit_id=expert.unit_id)
+    return await regenerate_feed_token(session, cipher, expert.id or 0, viewer_unit_id=expert.unit_id)

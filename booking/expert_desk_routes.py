@@ -12,7 +12,8 @@ from litestar.response import Redirect, Template
 
 from booking import expert_desk
 from booking.expert_desk import ATTENDANCE_LABELS
-from booking.page_helpers import vocabularies
+from booking.feed_links import expert_feed_token
+from booking.page_helpers import feed_urls, vocabularies
 from core.accounts import Role, StaffUser
 from core.db import DbSession
 from core.errors import FormInvalid, NotFound
@@ -79,14 +80,11 @@ class ExpertDeskPages(Controller):
             desk = await expert_desk.expert_desk(db, cipher, request.user)
         except NotFound:
             return Template(template_name="roster/no_profile.html", context={})
-        feed = request.app.route_reverse("calendar:expert_feed", feed=f"{desk.expert.feed_token}.ics")
-        feed_url = settings.public_base_url + feed
         return Template(
             template_name="expert/home.html",
             context={
                 "desk": desk,
-                "feed_url": feed_url,
-                "webcal_url": "webcal://" + feed_url.split("://", 1)[-1],
+                **feed_urls(request.app, settings, expert_feed_token(cipher, desk.expert)),
                 "ATTENDANCE_LABELS": ATTENDANCE_LABELS,
                 **vocabularies(),
             },
@@ -142,6 +140,6 @@ class ExpertDeskPages(Controller):
         return Redirect(f"{target}?saved=notes", status_code=303)
 
     @post("/feed-token", name="expert:rotate_feed", guards=[EXPERTS_ONLY])
-    async def rotate_feed(self, request: StaffRequest, db: DbSession) -> Redirect:
-        await expert_desk.rotate_own_feed(db, request.user, client_ip=client_ip(request))
+    async def rotate_feed(self, request: StaffRequest, db: DbSession, cipher: CipherDep) -> Redirect:
+        await expert_desk.rotate_own_feed(db, cipher, request.user, client_ip=client_ip(request))
         return Redirect(f"{request.app.route_reverse('expert:home')}?rotated=1", status_code=303)

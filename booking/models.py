@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Column, Index, String, Time, text
 from sqlmodel import Field, SQLModel
 
+from booking.tokens import new_token, token_hash
 from core.db import UTCDateTime, utcnow
 from core.transitions import Transitions
 
@@ -77,7 +78,14 @@ class Expert(SQLModel, table=True):
     site_id: int | None = Field(default=None, foreign_key="site.id")
     slot_minutes: int = 50
     buffer_minutes: int = 10
-    feed_token: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    # The calendar feed link (booking.feed_links): the URL's token is an HMAC of `feed_nonce`, matched by
+    # its SHA-256. Until a link is issued the hash is of a token nobody knows, so no URL opens the feed.
+    # `feed_nonce` is None for a link made before revision 0018: it still works but cannot be shown again.
+    feed_nonce: str | None = Field(default=None, max_length=64)
+    feed_token_hash: str = Field(
+        default_factory=lambda: token_hash(new_token()),
+        sa_column=Column(String(64), unique=True, nullable=False),
+    )
     user_id: int | None = Field(default=None, foreign_key="staff_user.id")
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

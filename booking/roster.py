@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, time
 
 from litestar.exceptions import PermissionDeniedException
 from sqlmodel import col, select
 
+from booking.feed_links import issue_expert_feed
 from booking.models import ACTIVE_STATUSES, Appointment, AppointmentStatus, AvailabilityRule, Expert, Site
 from core.accounts import Role, StaffUser
 from core.audit import record_audit
@@ -225,7 +225,9 @@ async def site_for_draft(session: AsyncSession, draft: ExpertDraft, *, unit_id: 
     return site.id
 
 
-async def create_expert(session: AsyncSession, draft: ExpertDraft, *, unit_id: int) -> Expert:
+async def create_expert(
+    session: AsyncSession, cipher: FieldCipher, draft: ExpertDraft, *, unit_id: int
+) -> Expert:
     """Save the expert (of `unit_id`, the coordinator's unit), a new site if named, and the weekly rules
     in one transaction. A site or linked account from outside the unit's scope is refused."""
     await check_links(session, draft, unit_id=unit_id)
@@ -240,9 +242,9 @@ async def create_expert(session: AsyncSession, draft: ExpertDraft, *, unit_id: i
         site_id=site_id,
         slot_minutes=draft.slot_minutes,
         buffer_minutes=draft.buffer_minutes,
-        feed_token=secrets.token_urlsafe(32),
         user_id=draft.user_id,
     )
+    issue_expert_feed(cipher, expert)
     session.add(expert)
     await session.flush()
     for weekday, start, end in draft.rules:
@@ -253,12 +255,14 @@ async def create_expert(session: AsyncSession, draft: ExpertDraft, *, unit_id: i
     return expert
 
 
-async def regenerate_feed_token(session: AsyncSession, expert_id: int, *, viewer_unit_id: int) -> Expert:
+async def regenerate_feed_token(
+    session: AsyncSession, cipher: FieldCipher, expert_id: int, *, viewer_unit_id: int
+) -> Expert:
     """A new secret feed URL; the old one stops working at once (e.g. after a lost phone)."""
     expert = await get_visible(session, Expert, expert_id, viewer_unit_id)
     if expert is None:
         raise NotFound(N_("No such expert."))
-    expert.feed_token = secrets.token_urlsafe(32)
+    issue_expert_feed(cipher, expert)
     await session.commit()
     return expert
 
@@ -389,7 +393,8 @@ async def expert_schedule(
     if own and expert.user_id != viewer.id:
         raise PermissionDeniedException(N_("Your role does not allow this page."))
     site = await site_of(session, expert)
-    rows = await upcoming_appointments(session, cipher, expert_id, with_notes=own)
+    # Never intake notes here: an expert reads them on /expert, one audited read per consultation.
+    rows = await upcoming_appointments(session, cipher, expert_id, with_notes=False)
     record_audit(
         session,
         actor_id=viewer.id,
@@ -397,7 +402,7 @@ async def expert_schedule(
         action="roster.schedule.read",
         object_type="expert",
         object_id=expert_id,
-        detail={"appointments": len(rows), "notes": own},
+        detail={"appointments": len(rows)},
         client_ip=client_ip,
     )
     await session.commit()

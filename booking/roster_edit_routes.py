@@ -97,7 +97,9 @@ class RosterChanges(Controller):
             for link in links
         ]
         return Template(
-            template_name="roster/sites.html", context={"rows": rows}, headers={"Cache-Control": "no-store"}
+            template_name="roster/sites.html",
+            context={"rows": rows, "saved": request.query_params.get("saved") is not None},
+            headers={"Cache-Control": "no-store"},
         )
 
     @post("/sites/{site_id:int}/feed-token", name="roster:rotate_site_feed")

@@ -9,16 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from booking import roster, roster_edits
+from booking.feed_links import expert_feed_token
 from booking.models import Expert
-from booking.page_helpers import vocabularies
+from booking.page_helpers import feed_urls, vocabularies
 from core.accounts import Role, StaffUser
 from core.db import DbSession
 from core.errors import FormInvalid
 from core.http import client_ip
+from core.i18n import N_
 from core.privacy import CipherDep
 from core.security import requires_roles
 from core.settings import SettingsDep
@@ -76,11 +79,7 @@ class RosterReading(Controller):
     @get("/", name="roster:list")
     async def experts(self, request: StaffRequest, db: DbSession, cipher: CipherDep) -> Template | Redirect:
         if request.user.role == Role.EXPERT.value:
-            own = await roster.expert_linked_to(db, request.user.id or 0)
-            if own is not None:
-                target = request.app.route_reverse("roster:detail", expert_id=own.id)
-                return Redirect(target, status_code=303)
-            return Template(template_name="roster/no_profile.html", context={})
+            return Redirect(request.app.route_reverse("expert:home"), status_code=303)
         experts = await roster.list_experts(db, viewer_unit_id=request.user.unit_id)
         rebook = await roster_edits.appointments_to_rebook(db, cipher, viewer_unit_id=request.user.unit_id)
         return Template(
@@ -97,12 +96,16 @@ class RosterReading(Controller):
         settings: SettingsDep,
         cipher: CipherDep,
         expert_id: FromPath[int],
-    ) -> Template:
+    ) -> Template | Redirect:
+        if request.user.role == Role.EXPERT.value:
+            # Their own page shows intake notes with an audit entry per read; this one shows none.
+            own = await roster.expert_linked_to(db, request.user.id or 0)
+            if own is None or own.id != expert_id:
+                raise PermissionDeniedException(N_("Your role does not allow this page."))
+            return Redirect(request.app.route_reverse("expert:home"), status_code=303)
         schedule = await roster.expert_schedule(
             db, cipher, request.user, expert_id, client_ip=client_ip(request)
         )
-        feed = request.app.route_reverse("calendar:expert_feed", feed=f"{schedule.expert.feed_token}.ics")
-        feed_url = settings.public_base_url + feed
         can_edit = request.user.role in (Role.COORDINATOR.value, Role.ADMIN.value)
         rebook = (
             await roster_edits.appointments_to_rebook(
@@ -115,8 +118,7 @@ class RosterReading(Controller):
             template_name="roster/expert_detail.html",
             context={
                 "schedule": schedule,
-                "feed_url": feed_url,
-                "webcal_url": "webcal://" + feed_url.split("://", 1)[-1],
+                **feed_urls(request.app, settings, expert_feed_token(cipher, schedule.expert)),
                 "can_edit": can_edit,
                 "rebook": rebook,
                 **vocabularies(),
@@ -136,7 +138,7 @@ class RosterEditing(Controller):
         return await expert_form_page(db, request.user, defaults, {}, 200)
 
     @post("/new", name="roster:create")
-    async def create(self, request: StaffRequest, db: DbSession) -> Template | Redirect:
+    async def create(self, request: StaffRequest, db: DbSession, cipher: CipherDep) -> Template | Redirect:
         # Read as a multi-dict, not as `URLEncodedBody[dataclass]`: the form repeats fields (ticked
         # specialties and modes, rows of opening hours), and Litestar's URL-encoded parser turns a field
         # sent once into a plain string, so a `list[str]` field would refuse a form with one box ticked.
@@ -145,7 +147,7 @@ class RosterEditing(Controller):
         values = {key: [str(value) for value in form.getall(key)] for key in form if key != "_csrf_token"}
         try:
             draft = roster.parse_expert_form(values)
-            expert = await roster.create_expert(db, draft, unit_id=request.user.unit_id)
+            expert = await roster.create_expert(db, cipher, draft, unit_id=request.user.unit_id)
         except FormInvalid as exc:
             await db.rollback()
             return await expert_form_page(db, request.user, values, exc.errors, 400)
@@ -153,7 +155,7 @@ class RosterEditing(Controller):
 
     @post("/{expert_id:int}/feed-token", name="roster:regenerate_feed")
     async def regenerate_feed(
-        self, request: StaffRequest, db: DbSession, expert_id: FromPath[int]
+        self, request: StaffRequest, db: DbSession, cipher: CipherDep, expert_id: FromPath[int]
     ) -> Redirect:
-        await roster.regenerate_feed_token(db, expert_id, viewer_unit_id=request.user.unit_id)
+        await roster.regenerate_feed_token(db, cipher, expert_id, viewer_unit_id=request.user.unit_id)
         return Redirect(request.app.route_reverse("roster:detail", expert_id=expert_id), status_code=303)

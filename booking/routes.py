@@ -17,6 +17,7 @@ from booking.parent_pages import ParentBookingPages
 from booking.reschedule_pages import ParentReschedulePages
 from booking.roster_edit_routes import RosterChanges
 from booking.roster_routes import RosterEditing, RosterReading
+from booking.site_edit_routes import SiteEditing
 from booking.soonest_routes import SoonestApi
 from booking.staff_reschedule_routes import StaffReschedule
 
@@ -40,5 +41,6 @@ router = Router(
         StaffReschedule,
         CoordinatorDay,
         ExpertDeskPages,
+        SiteEditing,  # b-secure: a coordinator edits a site of their unit
     ],
 )

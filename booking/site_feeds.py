@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import col, select
 
 from booking.calendar import site_feed_token
+from booking.feed_links import SITE_FEED, new_feed_secret
 from booking.models import Site, SiteFeed
-from booking.tokens import token_hash
 from core.accounts import StaffUser
 from core.audit import record_audit
 from core.db import AsyncSession, utcnow
@@ -71,8 +70,7 @@ async def rotate_site_feed(
     if feed is None:
         feed = SiteFeed(site_id=site.id or 0, nonce="", token_hash="")
         session.add(feed)
-    feed.nonce = secrets.token_hex(32)
-    feed.token_hash = token_hash(site_feed_token(cipher, feed))
+    feed.nonce, feed.token_hash = new_feed_secret(cipher, context=SITE_FEED)
     feed.rotated_at = utcnow()
     record_audit(
         session,

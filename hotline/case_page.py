@@ -17,6 +17,7 @@ from core.i18n import N_, current_locale, gettext
 from core.privacy import FieldCipher
 from core.settings import Settings
 from core.templating import babel_locale
+from hotline.case_booking_standing import standing_of_booking
 from hotline.case_history import case_history
 from hotline.case_lifecycle import manual_targets
 from hotline.case_owner import assignable_staff
@@ -112,6 +113,12 @@ async def render_case_page(
             # Who read or changed the case (the reading just recorded included), for supervisors.
             "history": await case_history(db, detail.number) if supervisor else None,
             "now_utc": utcnow(),  # consultations not yet begun can be moved (hotline.case_reschedule)
+            # A booking just made for a number online booking refuses: the operator tells the parent.
+            "booked_standing": (
+                await standing_of_booking(db, settings, case_id=case.id or 0, appointment_id=just_booked)
+                if just_booked
+                else None
+            ),
         },
         status_code=status_code,
     )

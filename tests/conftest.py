@@ -110,12 +110,15 @@ async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+TEST_DATA_KEY = "test-data-key-0123456789abcdef"  # tests derive feed tokens with it (tests/feeds.py)
+
+
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
         secret_key="test-secret-key-" + "x" * 32,
-        data_key="test-data-key-0123456789abcdef",
+        data_key=TEST_DATA_KEY,
         data_dir=tmp_path,
         public_base_url="http://testserver.local",
         sms_backend="console",

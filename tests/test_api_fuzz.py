@@ -64,6 +64,7 @@ from hotline.case_terms import (
 from hotline.taxonomy import AGE_BANDS, CALLER_TYPES, CASE_STATUSES, LINES, URGENCIES
 from tests.booking.conftest import add_expert, last_otp
 from tests.conftest import log_in, post_json
+from tests.feeds import feed_token_of
 from tests.hotline.calls import a_call
 from tests.hotline.referral_world import add_agency, refer
 
@@ -189,7 +190,7 @@ async def world(
             free_slots=slots[2:12],
             verify_token=on_hold,
             manage_token=confirmed.json()["manage_token"],
-            feed=expert.feed_token,
+            feed=feed_token_of(expert),
             agency_id=agency_id,
             referral_id=referral["referral_id"],
         )

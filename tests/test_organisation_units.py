@@ -20,6 +20,7 @@ from hotline.models import ReferralCase
 from tests.booking.conftest import add_expert
 from tests.booking.test_roster import GOOD_EXPERT
 from tests.conftest import log_in, post_form
+from tests.feeds import feed_token_of
 from tests.hotline.calls import PHONE, a_call
 
 
@@ -187,7 +188,7 @@ async def test_every_staff_route_walked_by_a_sibling_unit_shows_and_changes_noth
         number,
         "西湖 王老师",
         west_operator.username,
-        expert.feed_token,
+        feed_token_of(expert),
         PHONE[-4:],
         WEST_AGENCY,
         WEST_TASK,
@@ -337,7 +338,9 @@ async def _west_state(engine, number: str, expert_id: int, user_id: int) -> tupl
         parts = [
             "SELECT COUNT(*) FROM hotline_call",
             "SELECT urgency FROM referral_case WHERE number = :n",
-            "SELECT feed_token FROM expert WHERE id = :e",
+            "SELECT feed_token_hash FROM expert WHERE id = :e",
+            "SELECT name || address FROM site WHERE id = (SELECT site_id FROM expert WHERE id = :e)",
+            "SELECT COUNT(*) FROM booking_rules",
             "SELECT is_active FROM staff_user WHERE id = :u",
             "SELECT COUNT(*) FROM appointment",
             "SELECT COUNT(*) FROM login_session WHERE user_id = :u",

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import re
-import secrets
 from datetime import time
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
+from booking.feed_links import issue_expert_feed
 from booking.models import Appointment, AvailabilityRule, Expert, Site
 from core.db import create_sessionmaker
 from core.privacy import FieldCipher
 from core.settings import Settings
 from core.units import DEFAULT_UNIT_ID
 from notifications.models import OutboxMessage
+from tests.conftest import TEST_DATA_KEY
 
 
 @pytest.fixture
@@ -47,9 +48,9 @@ async def add_expert(
             site_id=site.id,
             slot_minutes=slot_minutes,
             buffer_minutes=buffer_minutes,
-            feed_token=secrets.token_urlsafe(32),
             user_id=user_id,
         )
+        issue_expert_feed(FieldCipher(TEST_DATA_KEY), expert)
         session.add(expert)
         await session.flush()
         for weekday in range(7):

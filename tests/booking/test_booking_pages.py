@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from tests.booking.conftest import add_expert, appointments, last_otp, outbox_rows
 from tests.conftest import post_form
+from tests.feeds import feed_token_of
 
 ZH = {"accept-language": "zh-CN"}
 
@@ -211,7 +212,7 @@ async def test_the_anonymous_api_needs_no_cookie_and_no_csrf_header(client, engi
     confirmed = await client.post(f"/api/bookings/{held.json()['verify_token']}/confirm", json={"code": code})
     manage = confirmed.json()["manage_token"]
     cancelled = await client.post(f"/api/bookings/manage/{manage}/cancel")
-    feed = await client.get(f"/calendar/experts/{expert.feed_token}.ics")
+    feed = await client.get(f"/calendar/experts/{feed_token_of(expert)}.ics")
     answers += [held, confirmed, cancelled, feed]
     assert [answer.status_code for answer in answers] == [200, 200, 201, 200, 200, 200]
     assert [answer.headers.get("set-cookie") for answer in answers] == [None] * 6

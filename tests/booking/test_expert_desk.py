@@ -17,6 +17,7 @@ from core.privacy import FieldCipher
 from core.units import DEFAULT_UNIT_ID, UnitKind, create_unit
 from tests.booking.conftest import add_expert
 from tests.conftest import TEST_PASSWORD, log_in, make_user, post_form
+from tests.feeds import feed_token_of
 
 INTAKE = "孩子最近总是半夜玩手机"
 SESSION = "家长同意每周固定一次亲子谈话"
@@ -157,16 +158,16 @@ async def test_an_expert_rotates_their_feed_and_the_old_address_is_gone(app, eng
     async with AsyncTestClient(app=app) as browser:
         user = await log_in(browser, engine, Role.EXPERT)
         expert = await add_expert(engine, user_id=user.id)
-        old = f"/calendar/experts/{expert.feed_token}.ics"
+        old = f"/calendar/experts/{feed_token_of(expert)}.ics"
         assert (await browser.get(old)).status_code == 200
         page = await post_form(browser, "/expert/feed-token", {})
-        assert page.status_code == 200 and expert.feed_token not in page.text
+        assert page.status_code == 200 and feed_token_of(expert) not in page.text
         async with create_sessionmaker(engine)() as session:
             fresh = await session.get(Expert, expert.id)
-        assert fresh is not None and fresh.feed_token != expert.feed_token
-        assert fresh.feed_token in page.text
+        assert fresh is not None and fresh.feed_token_hash != expert.feed_token_hash
+        assert feed_token_of(fresh) in page.text
         assert (await browser.get(old)).status_code == 404
-        assert (await browser.get(f"/calendar/experts/{fresh.feed_token}.ics")).status_code == 200
+        assert (await browser.get(f"/calendar/experts/{feed_token_of(fresh)}.ics")).status_code == 200
 
 
 async def test_an_expert_account_not_on_the_roster_is_told_so(app, engine):

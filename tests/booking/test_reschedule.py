@@ -26,6 +26,7 @@ from core.settings import Settings
 from tests.booking.conftest import add_expert, appointments, outbox_rows, sms_body
 from tests.booking.test_calendar import events_by_icalendar
 from tests.conftest import make_user
+from tests.feeds import feed_token_of
 
 
 async def free_slots(engine: AsyncEngine, settings: Settings, expert: Expert) -> list[datetime]:
@@ -93,7 +94,7 @@ async def test_the_parent_moves_with_their_link_which_keeps_working_and_the_feed
     expert = await add_expert(engine)
     slots = await free_slots(engine, settings, expert)
     booked = await book(engine, cipher, settings, expert, slots[3], coordinator)
-    feed_url = f"/calendar/experts/{expert.feed_token}.ics"
+    feed_url = f"/calendar/experts/{feed_token_of(expert)}.ics"
     [event_before] = events_by_icalendar((await client.get(feed_url)).content).values()
 
     async with create_sessionmaker(engine)() as session:

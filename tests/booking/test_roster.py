@@ -11,6 +11,7 @@ from core.audit import AuditEvent
 from core.db import create_sessionmaker
 from tests.booking.conftest import add_expert, last_otp
 from tests.conftest import log_in, make_user, post_form
+from tests.feeds import feed_token_of
 
 GOOD_EXPERT = [
     ("name", "陈老师"),
@@ -62,7 +63,7 @@ async def test_coordinator_adds_an_expert_with_a_new_site_and_weekly_hours(clien
         (1, "09:00:00", "12:00:00"),
         (3, "14:00:00", "17:30:00"),
     ]
-    assert len(expert.feed_token) >= 43
+    assert expert.feed_nonce and len(feed_token_of(expert)) >= 43
     listing = await client.get("/roster/experts")
     assert "陈老师" in listing.text
 
@@ -113,7 +114,9 @@ async def test_anonymous_visitors_are_sent_to_the_login_page(client, engine):
     assert response.headers["location"].startswith("/login?next=")
 
 
-async def test_expert_sees_only_their_own_schedule_read_only_with_intake_notes(client, engine, cipher):
+async def test_an_expert_is_sent_from_the_roster_pages_to_their_own_page_and_sees_no_intake_notes_there(
+    client, engine, cipher
+):
     user = await make_user(engine, Role.EXPERT)
     own = await add_expert(engine, name="赵老师", user_id=user.id)
     other = await add_expert(engine, name="钱老师")
@@ -129,15 +132,20 @@ async def test_expert_sees_only_their_own_schedule_read_only_with_intake_notes(c
     from tests.conftest import TEST_PASSWORD
 
     await post_form(client, "/login", {"username": user.username, "password": TEST_PASSWORD})
-    landing = await client.get("/roster/experts", follow_redirects=False)
-    assert landing.status_code == 303 and landing.headers["location"] == f"/roster/experts/{own.id}"
-    page = await client.get(f"/roster/experts/{own.id}")
-    assert page.status_code == 200
-    assert "138****5678" in page.text and "13812345678" not in page.text
-    assert "孩子最近不愿意上学" in page.text
-    assert "/feed-token" not in page.text  # read-only
-    assert (await client.get(f"/roster/experts/{other.id}")).status_code == 403
+    # /expert audits each read of intake notes; the roster pages would show them as a schedule read.
+    for path in ("/roster/experts", f"/roster/experts/{own.id}"):
+        landing = await client.get(path, follow_redirects=False)
+        assert landing.status_code == 303 and landing.headers["location"] == "/expert"
+        assert "孩子最近不愿意上学" not in landing.text
+    elsewhere = await client.get(f"/roster/experts/{other.id}", follow_redirects=False)
+    assert elsewhere.status_code == 403 and "钱老师" not in elsewhere.text
+    page = await client.get("/expert")
+    assert page.status_code == 200 and "孩子最近不愿意上学" not in page.text
     assert (await client.get("/roster/experts/new")).status_code == 403
+    async with create_sessionmaker(engine)() as session:
+        schedule_reads = select(AuditEvent).where(AuditEvent.action == "roster.schedule.read")
+        reads = (await session.exec(schedule_reads)).all()
+    assert reads == []
 
 
 async def test_coordinator_sees_masked_bookings_and_regenerating_the_feed_kills_the_old_url(
@@ -157,12 +165,12 @@ async def test_coordinator_sees_masked_bookings_and_regenerating_the_feed_kills_
     await log_in(client, engine, Role.COORDINATOR)
     page = await client.get(f"/roster/experts/{expert.id}")
     assert page.status_code == 200
-    assert f"http://testserver.local/calendar/experts/{expert.feed_token}.ics" in page.text
+    assert f"http://testserver.local/calendar/experts/{feed_token_of(expert)}.ics" in page.text
     assert "138****5678" in page.text and "孙*" in page.text
     assert "13812345678" not in page.text and "孙女士" not in page.text
     assert "孩子最近不愿意上学" not in page.text  # intake notes are for the expert only
 
-    old_feed = f"/calendar/experts/{expert.feed_token}.ics"
+    old_feed = f"/calendar/experts/{feed_token_of(expert)}.ics"
     assert (await client.get(old_feed)).status_code == 200
     regenerated = await post_form(
         client, f"/roster/experts/{expert.id}/feed-token", {}, follow_redirects=False
@@ -172,8 +180,8 @@ async def test_coordinator_sees_masked_bookings_and_regenerating_the_feed_kills_
     async with create_sessionmaker(engine)() as session:
         fresh = await session.get(Expert, expert.id)
         actions = (await session.exec(select(AuditEvent.action))).all()
-    assert fresh is not None and fresh.feed_token != expert.feed_token
-    assert (await client.get(f"/calendar/experts/{fresh.feed_token}.ics")).status_code == 200
+    assert fresh is not None and fresh.feed_token_hash != expert.feed_token_hash
+    assert (await client.get(f"/calendar/experts/{feed_token_of(fresh)}.ics")).status_code == 200
     assert "roster.schedule.read" in actions
 
 

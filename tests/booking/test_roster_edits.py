@@ -84,7 +84,7 @@ async def test_coordinator_edits_every_field_and_the_weekly_hours_with_an_audit_
     )
     assert fresh.specialty_codes == ["bullying"] and fresh.mode_codes == ["phone", "video"]
     assert (fresh.site_id, fresh.slot_minutes, fresh.buffer_minutes) == (None, 30, 5)
-    assert fresh.updated_at is not None and fresh.feed_token == expert.feed_token
+    assert fresh.updated_at is not None and fresh.feed_token_hash == expert.feed_token_hash
     async with create_sessionmaker(engine)() as session:
         rules = (
             await session.exec(select(AvailabilityRule).where(AvailabilityRule.expert_id == expert.id))

@@ -209,8 +209,8 @@ async def seed(engine: AsyncEngine, staff: StaffUser, w: World) -> dict[str, int
     site_b = Site(name="B咨询室", unit_id=w.b)
     sd.rows += [site, site_b]
     await sd.flush()
-    expert = Expert(name="王老师", unit_id=w.a1, site_id=site.id, feed_token=secrets.token_hex(16))
-    expert_b = Expert(name="李老师", unit_id=w.b, site_id=site_b.id, feed_token=secrets.token_hex(16))
+    expert = Expert(name="王老师", unit_id=w.a1, site_id=site.id)
+    expert_b = Expert(name="李老师", unit_id=w.b, site_id=site_b.id)
     sd.rows += [expert, expert_b]
     await sd.flush()
     appointments = []
