@@ -40,6 +40,7 @@ DEMO_USERS = [
     ("xihu-operator", "西湖区接线员 小周", Role.OPERATOR, 1),
     ("xihu-supervisor", "西湖区督导 赵老师", Role.SUPERVISOR, 1),
     ("xihu-coordinator", "西湖区协调员 刘老师", Role.COORDINATOR, 1),
+    ("expert", "专家 张慧", Role.EXPERT, 0),  # linked to the roster's 张慧 (app/demo_b_expert.py)
 ]
 # The city's supervisor is on duty: alerts about a mandatory report reach this (invented) mobile by SMS.
 DEMO_ON_DUTY = ("supervisor", "+8613900001234")
@@ -108,9 +109,7 @@ async def seed_demo(settings: Settings, *, print_summary: bool = False, now: dat
             quarter = await seed_quarter(session, settings, units=units, staff=staff, now=now)
             await seed_voice(session, settings, units=units, staff=staff, now=now)
             await seed_report_history(session, settings, units=units, staff=staff, now=now)
-            await seed_expert_desk(
-                session, settings, unit_id=units[0].id or 0, password=DEMO_PASSWORD, now=now
-            )
+            await seed_expert_desk(session, settings, user=staff["expert"], now=now)
             await session.commit()
         experts = (await session.exec(select(Expert).order_by(col(Expert.id)))).all()
     await engine.dispose()

@@ -11,14 +11,13 @@ from sqlmodel import col, select
 
 from booking.expert_desk import SESSION_NOTES_CONTEXT
 from booking.models import Appointment, AppointmentStatus, Attendance, Expert
-from core.accounts import Role, create_staff_user
+from core.accounts import StaffUser
 from core.db import AsyncSession, utcnow
 from core.privacy import FieldCipher, phone_index
 from core.settings import Settings
 
-__all__ = ["DEMO_EXPERT_USER", "seed_expert_desk"]
+__all__ = ["seed_expert_desk"]
 
-DEMO_EXPERT_USER = ("expert", "专家 张慧")
 # (days from today, local hour, parent, phone, topic, the parent's notes, attendance, session notes)
 _CONSULTATIONS = [
     (-3, 9, "刘女士", "+8613800001001", "study_pressure", "孩子期中考试后不愿上学。", Attendance.ATTENDED,
@@ -32,16 +31,12 @@ _CONSULTATIONS = [
 
 
 async def seed_expert_desk(
-    session: AsyncSession, settings: Settings, *, unit_id: int, password: str, now: datetime | None = None
+    session: AsyncSession, settings: Settings, *, user: StaffUser, now: datetime | None = None
 ) -> None:
-    """In the demo's transaction: the `expert` login, linked to the first demo expert, and their days."""
+    """In the demo's transaction: link the `expert` login (made with the other demo accounts) to the
+    first demo expert, and give them their days."""
     now = now or utcnow()
     cipher = FieldCipher(settings.data_key)
-    username, display_name = DEMO_EXPERT_USER
-    user = await create_staff_user(
-        session, username=username, display_name=display_name, role=Role.EXPERT,
-        password=password, unit_id=unit_id,
-    )  # fmt: skip
     expert = (await session.exec(select(Expert).order_by(col(Expert.id)))).first()
     assert expert is not None, "the demo's experts come first"
     expert.user_id = user.id

@@ -5,7 +5,7 @@ The plain `expert.feed_token` goes. A link made before keeps working: its SHA-25
 see an address. The data key is not needed here, so the migration runs wherever the database is.
 
 Revision ID: 0018
-Revises: 0010
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0010"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
