@@ -30,6 +30,7 @@ from app.wiring import notification_runtime, route_handlers
 from core.db import AsyncSession, create_engine, create_sessionmaker
 from core.errors import UserFacingError
 from core.i18n import N_, gettext, negotiate_locale, use_locale
+from core.periodic import PeriodicJob
 from core.privacy import FieldCipher
 from core.security import CSRF_REFUSAL_DETAIL, AccountSetupRequired, LoginSessionMiddleware, csrf_config
 from core.settings import PROJECT_ROOT, Settings
@@ -38,6 +39,7 @@ from hotline.red_alerts import RedAlertWatch
 from hotline.voice_runtime import VoiceRuntime
 from notifications.runtime import NotificationRuntime
 from notifications.sms import SmsSender
+from reports.reminders import remind_unsigned_reports
 
 __all__ = ["create_app"]
 
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 # Addresses for programs, not people: their errors are JSON whatever the client accepts. They are the
 # routes of the OpenAPI description (and Twilio's webhooks): API clients, calendar programs, probes.
+EMBEDDED_REPORT_REMINDER_SECONDS = 3600
 _MACHINE_PREFIXES = ("/api/", "/webhooks/", "/calendar/")
 _MACHINE_PATHS = frozenset({"/health", "/ready"})
 
@@ -208,18 +211,33 @@ def create_app(
     notifications: NotificationRuntime = notification_runtime(settings, sessionmaker, cipher, sms_sender)
     # Embedded mode has no worker to run the lights check on a clock: the web process does.
     red_alerts = RedAlertWatch(sessionmaker, settings, cipher) if notifications.embedded else None
+    # …and the reports' reminder of a report falling due unsigned (the worker's daily cron); hourly here,
+    # since the reminder is claimed once per person in the database however often it runs.
+    report_reminder = (
+        PeriodicJob(
+            "report-reminder",
+            lambda: remind_unsigned_reports(sessionmaker, settings, cipher),
+            EMBEDDED_REPORT_REMINDER_SECONDS,
+        )
+        if notifications.embedded
+        else None
+    )
     voice = VoiceRuntime(sessionmaker, settings, cipher, run_sweep=notifications.embedded)
 
     async def on_startup(app: Litestar) -> None:
         await notifications.start()
         if red_alerts is not None:
             red_alerts.start()
+        if report_reminder is not None:
+            report_reminder.start()
         voice.start()
 
     async def on_shutdown(app: Litestar) -> None:
         await voice.stop()
         if red_alerts is not None:
             await red_alerts.stop()
+        if report_reminder is not None:
+            await report_reminder.stop()
         await notifications.stop()
         await engine.dispose()
 
@@ -235,6 +253,7 @@ def create_app(
                 "cipher": cipher,
                 "notifications": notifications,
                 "red_alerts": red_alerts,
+                "report_reminder": report_reminder,
                 "voice": voice,
             }
         ),

@@ -13,9 +13,6 @@ In production an arq cron job in the worker runs it (wired in app.wiring); in em
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from datetime import datetime
 
 from sqlalchemy import update
@@ -26,6 +23,7 @@ from sqlmodel import select
 from core.accounts import StaffUser
 from core.db import AsyncSession, utcnow
 from core.i18n import N_
+from core.periodic import PeriodicJob
 from core.privacy import FieldCipher
 from core.settings import Settings
 from hotline.alerts import alert_staff, supervisors_over
@@ -33,8 +31,6 @@ from hotline.models import ReferralCase
 from hotline.open_items import OPEN_ITEMS, ItemKind, OpenItemKind
 
 __all__ = ["RED_ALERT_TEXTS", "RedAlertWatch", "alert_newly_red"]
-
-log = logging.getLogger(__name__)
 
 # Items looked at per query; a backlog (the first run after a long stop) is worked through in batches.
 BATCH = 200
@@ -123,7 +119,7 @@ async def _claim_and_alert(
         return written
 
 
-class RedAlertWatch:
+class RedAlertWatch(PeriodicJob):
     """Embedded mode's stand-in for the arq cron job: runs `alert_newly_red` every `interval` seconds
     in the web process, from its start until its stop."""
 
@@ -134,31 +130,8 @@ class RedAlertWatch:
         cipher: FieldCipher,
         interval: float | None = None,
     ) -> None:
-        self._sessionmaker = sessionmaker
-        self._settings = settings
-        self._cipher = cipher
-        self._interval = interval if interval is not None else settings.lights_check_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._watch(), name="red-alert-watch")
-
-    async def check_now(self) -> int:
-        try:
-            return await alert_newly_red(self._sessionmaker, self._settings, self._cipher)
-        except Exception:
-            log.exception("red-alert check failed; trying again in %ss", self._interval)
-            return 0
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            await self.check_now()
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        super().__init__(
+            "red-alert-watch",
+            lambda: alert_newly_red(sessionmaker, settings, cipher),
+            interval if interval is not None else settings.lights_check_seconds,
+        )
