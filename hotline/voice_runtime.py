@@ -9,7 +9,6 @@ may let a call be offered (an operator going on duty, a call queued, an offer se
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -18,6 +17,7 @@ from litestar import Request
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from core.db import AsyncSession
+from core.periodic import PeriodicJob
 from core.privacy import FieldCipher
 from core.settings import Settings
 from hotline.taxonomy import LINES
@@ -43,9 +43,17 @@ class VoiceRuntime:
         self.settings = settings
         self.cipher = cipher
         self.api = api if api is not None else build_voice_api(settings)
-        self._run_sweep = run_sweep
+        # Embedded mode's stand-in for the worker's sweep cron (the same clock as the lights check's).
+        self._sweep = (
+            PeriodicJob(
+                "voice-sweep",
+                lambda: sweep(self.sessionmaker, self.settings, self.cipher, self.api),
+                settings.voice_sweep_seconds,
+            )
+            if run_sweep
+            else None
+        )
         self._rounds: set[asyncio.Task[Any]] = set()
-        self._clock: asyncio.Task[None] | None = None
 
     def kick(self, line: str | None) -> None:
         """Start a dispatch round for `line` (every line if None) in the background."""
@@ -85,23 +93,12 @@ class VoiceRuntime:
             await asyncio.gather(*list(self._rounds), return_exceptions=True)
 
     def start(self) -> None:
-        if self._run_sweep and self._clock is None:
-            self._clock = asyncio.get_running_loop().create_task(self._tick(), name="voice-sweep")
-
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.voice_sweep_seconds)
-            try:
-                await sweep(self.sessionmaker, self.settings, self.cipher, self.api)
-            except Exception:
-                log.exception("voice sweep failed; trying again in %ss", self.settings.voice_sweep_seconds)
+        if self._sweep is not None:
+            self._sweep.start()
 
     async def stop(self) -> None:
-        clock, self._clock = self._clock, None
-        if clock is not None:
-            clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await clock
+        if self._sweep is not None:
+            await self._sweep.stop()
         await self.drain()
         if self.api is not None:
             await self.api.aclose()
